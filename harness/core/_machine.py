@@ -1,0 +1,953 @@
+"""``step(context, event) -> (context, effects)``: the whole agent, with no I/O.
+
+The input context is never changed. ``step`` copies what it touches into a
+``_Draft``, lets one handler per event kind work on the draft, then checks the
+resulting state change against ``TRANSITIONS`` and freezes the draft again. Any
+time, id or random draw the core needs arrives inside the event or is derived
+from the run's seed, so folding a log through ``step`` rebuilds a run exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.core import _budget as budget
+from harness.core._budget import TOOL_RESERVATION, RunUsage
+from harness.core._config import AgentConfig, RoleConfig, RunLimits, ToolInfo
+from harness.core._context import AgentContext, PendingApproval, PlanStep, StepResult, SubAgent
+from harness.core._effects import (
+    CallModel,
+    Effect,
+    Finish,
+    HumanRequest,
+    Outcome,
+    RequestHuman,
+    RunTool,
+)
+from harness.core._events import (
+    HumanDecided,
+    ModelFailed,
+    ModelReplied,
+    RunStarted,
+    SideEffectUnknown,
+    ToolReturned,
+    _Event,
+)
+from harness.core._llm_types import ModelRequest, ModelResponse, count_tokens
+from harness.core._states import TERMINAL_STATES, State
+from harness.core._transitions import allowed
+from harness.errors import IllegalTransition, LimitExceeded, RuntimeFault, TerminalRun
+
+ORCHESTRATOR = "orchestrator"
+
+
+class UnknownEffect(RuntimeFault):
+    def __init__(self, effect_id: str, event_kind: str) -> None:
+        super().__init__(f"event {event_kind!r} answers effect {effect_id!r}, which is not pending")
+
+
+# --- the tool schemas the core itself fills through the model -------------------------
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _PlanInput(_Schema):
+    steps: list[PlanStep] = Field(min_length=1)
+    rationale: str = ""
+
+
+class _ReflectionInput(_Schema):
+    decision: Literal["done", "replan", "escalate", "fail"]
+    answer: str = ""
+    confidence: float = Field(1.0, ge=0, le=1)
+    reason: str = ""
+
+
+class _VerdictInput(_Schema):
+    verdict: Literal["pass", "fail"]
+    reason: str = ""
+
+
+def plan_tool(roles: tuple[RoleConfig, ...]) -> dict[str, Any]:
+    names = [r.name for r in roles]
+    return {
+        "name": "submit_plan",
+        "description": "Submit the plan: ordered steps, each routed to one role. "
+        "Steps with no dependency between them run in parallel.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "steps": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "role": {"type": "string", "enum": names},
+                            "instruction": {"type": "string"},
+                            "depends_on": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "required": ["id", "role", "instruction"],
+                    },
+                },
+                "rationale": {"type": "string"},
+            },
+            "required": ["steps"],
+        },
+    }
+
+
+REFLECTION_TOOL: dict[str, Any] = {
+    "name": "submit_reflection",
+    "description": "Decide what happens next: done (give the final answer), replan, escalate "
+    "to a human, or fail. Give your confidence in the answer from 0 to 1.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "decision": {"type": "string", "enum": ["done", "replan", "escalate", "fail"]},
+            "answer": {"type": "string"},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "reason": {"type": "string"},
+        },
+        "required": ["decision"],
+    },
+}
+
+VERDICT_TOOL: dict[str, Any] = {
+    "name": "submit_verdict",
+    "description": "Pass the proposed answer if the step results support it, else fail it.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "verdict": {"type": "string", "enum": ["pass", "fail"]},
+            "reason": {"type": "string"},
+        },
+        "required": ["verdict"],
+    },
+}
+
+
+def _forced(name: str) -> dict[str, Any]:
+    return {"type": "tool", "name": name}
+
+
+# --- the draft -------------------------------------------------------------------------
+
+
+class _Draft:
+    """A mutable working copy of one context for the length of one ``step``."""
+
+    def __init__(self, ctx: AgentContext, at: float) -> None:
+        self.f: dict[str, Any] = dict(ctx.__dict__)
+        self.f["now"] = max(ctx.now, at)
+        self.f["pending"] = dict(ctx.pending)
+        self.f["reservations"] = dict(ctx.reservations)
+        self.f["approvals"] = dict(ctx.approvals)
+        self.f["agents"] = dict(ctx.agents)
+        self.out: list[Effect] = []
+
+    # plain field access keeps handlers readable
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["f"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set(self, **fields: Any) -> None:
+        self.f.update(fields)
+
+    @property
+    def config(self) -> AgentConfig:
+        cfg = self.f["config"]
+        assert cfg is not None
+        return cfg  # type: ignore[no-any-return]
+
+    @property
+    def finished(self) -> bool:
+        return self.f["outcome"] is not None
+
+    def freeze(self) -> AgentContext:
+        return AgentContext.model_construct(**self.f)
+
+    def new_id(self, agent: str) -> str:
+        n = self.f["next_effect"]
+        self.f["next_effect"] = n + 1
+        return f"{agent}#{n}"
+
+    def agent(self, agent_id: str) -> SubAgent:
+        return self.f["agents"][agent_id]  # type: ignore[no-any-return]
+
+    def put_agent(self, sub: SubAgent, **changes: Any) -> SubAgent:
+        new = sub.model_copy(update=changes) if changes else sub
+        self.f["agents"][new.step_id] = new
+        return new
+
+    def blocked(self) -> bool:
+        return any(a.blocking for a in self.f["approvals"].values())
+
+    def emit(self, effect: Effect, reservation: RunUsage | None = None) -> None:
+        if reservation is not None:
+            self.f["reservations"][effect.effect_id] = reservation
+            self.f["reserved"] = self.f["reserved"].plus(reservation)
+            if effect.agent in self.f["agents"]:
+                sub = self.agent(effect.agent)
+                self.put_agent(sub, reserved=sub.reserved.plus(reservation))
+        if self.blocked() and not isinstance(effect, RequestHuman | Finish):
+            self.f["deferred"] = (*self.f["deferred"], effect)
+            return
+        if not isinstance(effect, Finish):
+            self.f["pending"][effect.effect_id] = effect
+        self.out.append(effect)
+
+    def release(self, effect_id: str) -> None:
+        res = self.f["reservations"].pop(effect_id, None)
+        if res is None:
+            return
+        self.f["reserved"] = self.f["reserved"].minus(res)
+        agent_id = effect_id.rsplit("#", 1)[0]
+        if agent_id in self.f["agents"]:
+            sub = self.agent(agent_id)
+            self.put_agent(sub, reserved=sub.reserved.minus(res))
+
+    def charge(self, agent_id: str, usage: RunUsage) -> None:
+        self.f["used"] = self.f["used"].plus(usage)
+        if agent_id in self.f["agents"]:
+            sub = self.agent(agent_id)
+            self.put_agent(sub, used=sub.used.plus(usage))
+
+    def take(self, effect_id: str, kind: str, event_kind: str) -> Effect:
+        eff = self.f["pending"].pop(effect_id, None)
+        if eff is None or eff.kind != kind:
+            raise UnknownEffect(effect_id, event_kind)
+        self.release(effect_id)
+        return eff  # type: ignore[no-any-return]
+
+
+# --- step ------------------------------------------------------------------------------
+
+
+def step(ctx: AgentContext, event: _Event) -> tuple[AgentContext, list[Effect]]:
+    """Apply one event. Raises ``IllegalTransition``/``TerminalRun``/``UnknownEffect`` on misuse."""
+    kind: str = event.kind  # type: ignore[attr-defined]
+    if ctx.state in TERMINAL_STATES:
+        raise TerminalRun(ctx.state.value, kind)
+    targets = allowed(ctx.state, kind)
+    if targets is None:
+        raise IllegalTransition(ctx.state.value, kind)
+    d = _Draft(ctx, event.at)
+    _HANDLERS[kind](d, event)
+    _settle_state(d)
+    new_state: State = d.state
+    if new_state not in targets:
+        raise IllegalTransition(ctx.state.value, kind, new_state.value)
+    if new_state != ctx.state:
+        d.set(transitions=d.transitions + 1)
+    return d.freeze(), d.out
+
+
+def _settle_state(d: _Draft) -> None:
+    if d.finished:
+        state = State.DONE if d.outcome == "done" else State.FAILED
+    elif d.approvals:
+        state = State.AWAITING_HUMAN
+    else:
+        state = d.phase
+    d.set(state=state)
+
+
+def fold(events: list[_Event]) -> AgentContext:
+    """Rebuild a run's context from its events (resume and replay are this fold)."""
+    ctx = AgentContext()
+    for ev in events:
+        ctx, _ = step(ctx, ev)
+    return ctx
+
+
+# --- handlers --------------------------------------------------------------------------
+
+
+def _on_run_started(d: _Draft, e: RunStarted) -> None:
+    d.set(run_id=e.run_id, task=e.task, config=e.config, started_at=e.at, now=e.at)
+    d.set(phase=State.PLANNING)
+    _ask_for_plan(d)
+
+
+def _on_model_replied(d: _Draft, e: ModelReplied) -> None:
+    eff = d.take(e.effect_id, "call_model", e.kind)
+    assert isinstance(eff, CallModel)
+    resp = e.response
+    price = d.config.price(eff.request.model)
+    d.charge(
+        eff.agent,
+        RunUsage.model_construct(
+            llm_calls=1,
+            tool_calls=0,
+            tokens_in=resp.usage.total_input_tokens,
+            tokens_out=resp.usage.output_tokens,
+            cost_usd=price.cost(resp.usage) if price else 0.0,
+        ),
+    )
+    _check_budget_threshold(d)
+    if eff.purpose == "plan":
+        _on_plan(d, resp)
+    elif eff.purpose == "reflect":
+        _on_reflection(d, resp)
+    else:
+        _on_agent_reply(d, eff, resp)
+
+
+def _on_model_failed(d: _Draft, e: ModelFailed) -> None:
+    eff = d.take(e.effect_id, "call_model", e.kind)
+    assert isinstance(eff, CallModel)
+    # a failed attempt is still a call: it counts against the budget
+    d.charge(eff.agent, RunUsage.model_construct(llm_calls=1, tool_calls=0, tokens_in=0,
+                                                 tokens_out=0, cost_usd=0.0))
+    _check_budget_threshold(d)
+    policy = d.config.retry
+    if e.error_kind in policy.retry_on and eff.attempt < policy.max_attempts:
+        d.set(retries=d.retries + 1)
+        delay = _retry_delay(d, eff, e.retry_after_s)
+        _call(d, eff.agent, eff.purpose, eff.role, eff.request, attempt=eff.attempt + 1,
+              not_before=d.now + delay)
+        return
+    why = f"model call failed after {eff.attempt} attempt(s): {e.error_kind}: {e.message}".strip()
+    if eff.purpose in ("plan", "reflect"):
+        _finish(d, "failed", reason=why)
+        return
+    _note_failure(d, why)
+    _end_agent(d, d.agent(eff.agent), ok=False, error=why)
+
+
+def _retry_delay(d: _Draft, eff: CallModel, retry_after: float | None) -> float:
+    policy = d.config.retry
+    if retry_after is not None:
+        return min(retry_after, policy.retry_after_cap_s)
+    base = min(policy.max_delay_s, policy.base_delay_s * 2 ** (eff.attempt - 1))
+    # seeded jitter: the same run, seed and attempt always wait the same time
+    digest = hashlib.blake2b(
+        f"{d.config.seed}:{d.run_id}:{eff.effect_id}".encode(), digest_size=8
+    ).digest()
+    unit = int.from_bytes(digest, "big") / 2**64
+    return float(base * (1 - policy.jitter + 2 * policy.jitter * unit))
+
+
+def _on_tool_returned(d: _Draft, e: ToolReturned) -> None:
+    eff = d.take(e.effect_id, "run_tool", e.kind)
+    assert isinstance(eff, RunTool)
+    d.charge(eff.agent, TOOL_RESERVATION)
+    _check_budget_threshold(d)
+    if e.is_error:
+        _note_failure(d, f"tool {eff.tool} failed: {_short(e.output)}")
+    _tool_result(d, eff.agent, eff.call_id, e.output, e.is_error)
+
+
+def _on_human_decided(d: _Draft, e: HumanDecided) -> None:
+    d.take(e.effect_id, "request_human", e.kind)
+    approval: PendingApproval = d.approvals.pop(e.effect_id)
+    decision = e.decision
+    if decision == "timeout":
+        decision = d.config.escalation.on_timeout.get(approval.rule, "deny")
+    _DECIDERS[approval.rule](d, approval, decision, e)
+    if not d.finished and not d.blocked() and d.deferred:
+        held, d.f["deferred"] = d.deferred, ()
+        for eff in held:
+            d.emit(eff.model_copy(update={"issued_at": d.now}))
+    if not d.finished:
+        _advance(d)
+
+
+def _on_side_effect_unknown(d: _Draft, e: SideEffectUnknown) -> None:
+    eff = d.take(e.effect_id, "run_tool", e.kind)
+    assert isinstance(eff, RunTool)
+    _escalate(
+        d, "side_effect_unknown", eff.agent, blocking=True, tool=eff,
+        why=f"the run crashed while {eff.tool!r} was running, and the tool cannot take an "
+        "idempotency key, so nobody knows whether it took effect",
+        decision_needed=f"Re-run {eff.tool!r} (approve), report it as not done (deny), "
+        "or enter its result (edit)?",
+        proposed=eff.input,
+    )
+
+
+_HANDLERS: dict[str, Callable[[_Draft, Any], None]] = {
+    "run_started": _on_run_started,
+    "model_replied": _on_model_replied,
+    "model_failed": _on_model_failed,
+    "tool_returned": _on_tool_returned,
+    "human_decided": _on_human_decided,
+    "side_effect_unknown": _on_side_effect_unknown,
+}
+
+
+# --- planning --------------------------------------------------------------------------
+
+
+def _ask_for_plan(d: _Draft) -> None:
+    cfg = d.config
+    roles = [r for r in cfg.roles if r.name != cfg.verification_role]
+    lines = [f"Task: {d.task}", "", "Roles:"]
+    for r in roles:
+        tools = ", ".join(r.tools) or "no tools"
+        lines.append(f"- {r.name}: {r.description or r.name} (tools: {tools})")
+    if d.history:
+        lines += ["", "Earlier attempts:", *d.history]
+    if d.plan_feedback:
+        lines += ["", f"Your last plan was rejected: {d.plan_feedback}"]
+    request = ModelRequest.model_construct(
+        model=cfg.orchestrator.model,
+        system=cfg.orchestrator.system_prompt,
+        messages=({"role": "user", "content": "\n".join(lines)},),
+        tools=(plan_tool(tuple(roles)),),
+        tool_choice=_forced("submit_plan"),
+        max_tokens=cfg.orchestrator.max_tokens,
+        temperature=None,
+    )
+    _call(d, ORCHESTRATOR, "plan", ORCHESTRATOR, request)
+
+
+def _on_plan(d: _Draft, resp: ModelResponse) -> None:
+    try:
+        plan = _parse_plan(d.config, resp)
+    except ValueError as err:
+        attempts = d.plan_attempts + 1
+        d.set(plan_attempts=attempts, plan_feedback=str(err))
+        if attempts >= d.config.orchestrator.max_plan_attempts:
+            _finish(d, "failed", reason=f"no valid plan after {attempts} attempt(s): {err}")
+        else:
+            _ask_for_plan(d)
+        return
+    d.set(plan=plan, plan_attempts=0, plan_feedback="", results=(), phase=State.EXECUTING)
+    d.f["agents"] = {}
+    for s in plan:
+        d.put_agent(SubAgent(step_id=s.id, role=s.role, instruction=s.instruction,
+                             depends_on=s.depends_on))
+    _advance(d)
+
+
+def _parse_plan(cfg: AgentConfig, resp: ModelResponse) -> tuple[PlanStep, ...]:
+    raw = _tool_input(resp, "submit_plan")
+    try:
+        plan = _PlanInput.model_validate(raw)
+    except ValidationError as err:
+        raise ValueError(_first_error(err)) from None
+    steps = tuple(plan.steps)
+    if len(steps) > cfg.orchestrator.max_steps:
+        raise ValueError(f"{len(steps)} steps, more than the limit of {cfg.orchestrator.max_steps}")
+    ids = [s.id for s in steps]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate step ids in {ids}")
+    for s in steps:
+        if cfg.role(s.role) is None or s.role == cfg.verification_role:
+            raise ValueError(f"step {s.id!r} names unknown role {s.role!r}")
+        for dep in s.depends_on:
+            if dep not in ids:
+                raise ValueError(f"step {s.id!r} depends on unknown step {dep!r}")
+    # depth-first cycle check
+    deps = {s.id: s.depends_on for s in steps}
+    done: set[str] = set()
+    for start in ids:
+        path: list[str] = []
+        _visit(start, deps, done, path)
+    return steps
+
+
+def _visit(node: str, deps: dict[str, tuple[str, ...]], done: set[str], path: list[str]) -> None:
+    if node in done:
+        return
+    if node in path:
+        raise ValueError("steps depend on each other in a cycle: " + " -> ".join([*path, node]))
+    path.append(node)
+    for dep in deps[node]:
+        _visit(dep, deps, done, path)
+    path.pop()
+    done.add(node)
+
+
+def _tool_input(resp: ModelResponse, name: str) -> Any:
+    for block in resp.tool_uses():
+        if block.get("name") == name:
+            return block.get("input")
+    raise ValueError(f"the reply did not call {name!r} (stop_reason {resp.stop_reason!r})")
+
+
+def _first_error(err: ValidationError) -> str:
+    e = err.errors()[0]
+    where = ".".join(str(p) for p in e["loc"]) or "input"
+    return f"{where}: {e['msg']}"
+
+
+# --- executing: sub-agents -------------------------------------------------------------
+
+
+def _advance(d: _Draft) -> None:
+    """Start every step whose dependencies are met; reflect once all steps have ended."""
+    if d.finished or d.phase != State.EXECUTING:
+        return
+    progressed = True
+    while progressed and not d.finished:
+        progressed = False
+        for step_id in list(d.agents):
+            sub = d.agents[step_id]
+            if sub.status != "waiting" or d.finished or d.phase != State.EXECUTING:
+                continue
+            dep_states = [d.agents[x].status for x in sub.depends_on]
+            if any(s in ("failed", "skipped") for s in dep_states):
+                _end_agent(d, sub, ok=False, error="a step it depends on failed", status="skipped")
+                progressed = True
+            elif all(s == "done" for s in dep_states):
+                _start_agent(d, sub)
+                progressed = True
+    if d.finished or d.phase != State.EXECUTING:
+        return
+    if all(s.status in ("done", "failed", "skipped") for s in d.agents.values()):
+        _reflect(d)
+
+
+def _start_agent(d: _Draft, sub: SubAgent) -> None:
+    role = d.config.role(sub.role)
+    assert role is not None
+    text = f"[step {sub.step_id}] {sub.instruction}"
+    deps = [r for r in d.results if r.step_id in sub.depends_on]
+    if deps:
+        text += "\n\nResults of earlier steps:\n" + "\n".join(_result_line(r) for r in deps)
+    msg = {"role": "user", "content": [{"type": "text", "text": text}]}
+    limits = role.limits
+    if limits is None and role.budget_share is not None:
+        limits = d.config.limits.scaled(role.budget_share)
+    sub = d.put_agent(sub, status="running", messages=(msg,), message_tokens=count_tokens(msg),
+                      limits=limits)
+    _agent_call(d, sub)
+
+
+def _agent_call(d: _Draft, sub: SubAgent) -> None:
+    role = d.config.role(sub.role)
+    assert role is not None
+    if sub.purpose == "verify":
+        tools: tuple[dict[str, Any], ...] = (VERDICT_TOOL,)
+        choice: dict[str, Any] | None = _forced("submit_verdict")
+    else:
+        tools = tuple(t.api_schema() for t in _role_tools(d.config, role))
+        choice = None
+    request = ModelRequest.model_construct(
+        model=role.model, system=role.system_prompt, messages=sub.messages, tools=tools,
+        tool_choice=choice, max_tokens=role.max_tokens, temperature=None,
+    )
+    _call(d, sub.step_id, sub.purpose, role.name, request, message_tokens=sub.message_tokens)
+
+
+def _role_tools(cfg: AgentConfig, role: RoleConfig) -> list[ToolInfo]:
+    return [t for name in role.tools if (t := cfg.tool(name)) is not None]
+
+
+def _on_agent_reply(d: _Draft, eff: CallModel, resp: ModelResponse) -> None:
+    sub = d.agent(eff.agent)
+    if sub.status != "running":
+        return
+    msg = {"role": "assistant", "content": list(resp.content)}
+    sub = d.put_agent(sub, messages=(*sub.messages, msg), turns=sub.turns + 1,
+                      message_tokens=sub.message_tokens + count_tokens(msg))
+    if sub.purpose == "verify":
+        _on_verdict(d, sub, resp)
+        return
+    if resp.stop_reason == "refusal":
+        _note_failure(d, f"step {sub.step_id}: the model refused")
+        _end_agent(d, sub, ok=False, error="the model refused")
+        return
+    uses = resp.tool_uses()
+    if uses:
+        d.put_agent(sub, open_calls=tuple(str(u.get("id", "")) for u in uses), results={})
+        for use in uses:
+            _propose_tool(d, d.agent(sub.step_id), use)
+        return
+    if resp.stop_reason == "max_tokens":
+        _continue(d, sub, [{"type": "text", "text": "Your reply was cut off. Continue."}])
+        return
+    _end_agent(d, sub, ok=True, output=resp.text())
+
+
+def _propose_tool(d: _Draft, sub: SubAgent, use: dict[str, Any]) -> None:
+    call_id = str(use.get("id", ""))
+    name = str(use.get("name", ""))
+    role = d.config.role(sub.role)
+    assert role is not None
+    tool = d.config.tool(name)
+    tool_input = use.get("input")
+    if tool is None or name not in role.tools:
+        _tool_result(d, sub.step_id, call_id, {"error": f"unknown tool {name!r}"}, True)
+        return
+    if not isinstance(tool_input, dict):
+        _tool_result(d, sub.step_id, call_id, {"error": "tool input must be a JSON object"}, True)
+        return
+    eff = RunTool.model_construct(
+        effect_id="", agent=sub.step_id, kind="run_tool", call_id=call_id, tool=name,
+        input=tool_input, side_effecting=tool.side_effecting,
+        affects_production=tool.affects_production, idempotency_key=None, timeout_s=None,
+        intent=sub.instruction, issued_at=d.now,
+    )
+    rules = d.config.escalation
+    if (rules.production_actions and tool.affects_production) or name in rules.require_approval:
+        why = (f"{name!r} affects production" if tool.affects_production
+               else f"{name!r} always needs approval")
+        _escalate(d, "production_action", sub.step_id, blocking=False, tool=eff, why=why,
+                  decision_needed=f"Allow {name!r} with this input?", proposed=tool_input)
+        return
+    _run_tool(d, sub, eff)
+
+
+def _run_tool(d: _Draft, sub: SubAgent, eff: RunTool) -> None:
+    try:
+        timeout = budget.check_before_tool_call(
+            d.config.limits, d.used, d.reserved, elapsed_s=d.now - d.started_at)
+    except LimitExceeded as err:
+        _finish(d, "budget_exhausted", reason=str(err), limit=err.limit)
+        return
+    if sub.limits is not None:
+        try:
+            budget.check_before_tool_call(sub.limits, sub.used, sub.reserved,
+                                          elapsed_s=d.now - d.started_at,
+                                          scope=f"step {sub.step_id} ")
+        except LimitExceeded as err:
+            _tool_result(d, sub.step_id, eff.call_id, {"error": f"budget: {err}"}, True)
+            return
+    effect_id = d.new_id(sub.step_id)
+    key = f"{d.run_id}:{effect_id}" if eff.side_effecting else None
+    d.emit(eff.model_copy(update={"effect_id": effect_id, "idempotency_key": key,
+                                  "timeout_s": timeout, "issued_at": d.now}), TOOL_RESERVATION)
+
+
+def _tool_result(d: _Draft, agent_id: str, call_id: str, output: Any, is_error: bool) -> None:
+    sub = d.agent(agent_id)
+    if sub.status != "running" or call_id not in sub.open_calls:
+        return
+    content = output if isinstance(output, str) else json.dumps(output, sort_keys=True, default=str)
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id, "content": content}
+    if is_error:
+        block["is_error"] = True
+    results = {**sub.results, call_id: block}
+    sub = d.put_agent(sub, results=results)
+    if all(c in results for c in sub.open_calls):
+        _continue(d, sub, [results[c] for c in sub.open_calls])
+
+
+def _continue(d: _Draft, sub: SubAgent, blocks: list[dict[str, Any]]) -> None:
+    msg = {"role": "user", "content": blocks}
+    sub = d.put_agent(sub, messages=(*sub.messages, msg), open_calls=(), results={},
+                      message_tokens=sub.message_tokens + count_tokens(msg))
+    role = d.config.role(sub.role)
+    assert role is not None
+    if sub.turns >= role.max_turns:
+        _note_failure(d, f"step {sub.step_id}: turn limit")
+        _end_agent(d, sub, ok=False, error=f"no answer within {role.max_turns} turns")
+        return
+    _agent_call(d, sub)
+
+
+def _end_agent(
+    d: _Draft, sub: SubAgent, *, ok: bool, output: str = "", error: str = "",
+    status: Literal["done", "failed", "skipped"] | None = None,
+) -> None:
+    sub = d.agent(sub.step_id)
+    if sub.status in ("done", "failed", "skipped"):
+        return
+    final = status or ("done" if ok else "failed")
+    d.put_agent(sub, status=final, output=output, error=error, open_calls=(), results={})
+    if sub.purpose == "verify":
+        return
+    d.set(results=(*d.results, StepResult(step_id=sub.step_id, role=sub.role, ok=ok,
+                                          output=output, error=error)))
+    _advance(d)
+
+
+def _result_line(r: StepResult) -> str:
+    if r.ok:
+        return f"- {r.step_id} ({r.role}): {r.output}"
+    return f"- {r.step_id} ({r.role}) FAILED: {r.error}"
+
+
+# --- reflecting and verifying -----------------------------------------------------------
+
+
+def _reflect(d: _Draft) -> None:
+    d.set(phase=State.REFLECTING)
+    cfg = d.config
+    text = "\n".join([
+        f"Task: {d.task}", "", "Step results:", *(_result_line(r) for r in d.results), "",
+        "Decide: done (with the final answer), replan, escalate, or fail.",
+    ])
+    request = ModelRequest.model_construct(
+        model=cfg.orchestrator.model, system=cfg.orchestrator.system_prompt,
+        messages=({"role": "user", "content": text},), tools=(REFLECTION_TOOL,),
+        tool_choice=_forced("submit_reflection"), max_tokens=cfg.orchestrator.max_tokens,
+        temperature=None,
+    )
+    _call(d, ORCHESTRATOR, "reflect", ORCHESTRATOR, request)
+
+
+def _on_reflection(d: _Draft, resp: ModelResponse) -> None:
+    try:
+        r = _ReflectionInput.model_validate(_tool_input(resp, "submit_reflection"))
+    except (ValueError, ValidationError) as err:
+        why = _first_error(err) if isinstance(err, ValidationError) else str(err)
+        _note_failure(d, f"unusable reflection: {why}")
+        attempts = d.plan_attempts + 1
+        d.set(plan_attempts=attempts)
+        if attempts >= d.config.orchestrator.max_plan_attempts:
+            _finish(d, "failed", reason=f"no usable reflection: {why}")
+        elif not d.finished:
+            _reflect(d)
+        return
+    d.set(plan_attempts=0, confidence=r.confidence)
+    if r.decision == "done":
+        d.set(proposed_answer=r.answer)
+        threshold = d.config.escalation.min_confidence
+        if threshold is not None and r.confidence < threshold:
+            _escalate(d, "low_confidence", ORCHESTRATOR, blocking=True, answer=r.answer,
+                      why=f"confidence {r.confidence:.0%} is under {threshold:.0%}",
+                      decision_needed="Accept this answer (approve), reject it (deny), "
+                      "or correct it (edit)?", proposed={"answer": r.answer})
+            return
+        _verify_or_finish(d, r.answer)
+    elif r.decision == "replan":
+        _replan(d, r.reason or "the orchestrator asked to replan")
+    elif r.decision == "escalate":
+        _escalate(d, "agent_request", ORCHESTRATOR, blocking=True, answer=r.answer,
+                  why=r.reason or "the agent asked for help",
+                  decision_needed="Continue with a new plan (approve), stop (deny), "
+                  "or give the answer (edit)?", proposed={"answer": r.answer})
+    else:
+        _finish(d, "failed", reason=r.reason or "the orchestrator gave up")
+
+
+def _replan(d: _Draft, reason: str) -> None:
+    if d.replans >= d.config.orchestrator.max_replans:
+        _finish(d, "failed", reason=f"replan limit reached: {reason}")
+        return
+    summary = f"Attempt {d.replans + 1}: " + "; ".join(
+        f"{r.step_id} {'ok' if r.ok else 'failed: ' + r.error}" for r in d.results
+    ) + f". Replanned because: {reason}"
+    d.set(replans=d.replans + 1, history=(*d.history, summary), phase=State.PLANNING)
+    _ask_for_plan(d)
+
+
+def _verify_or_finish(d: _Draft, answer: str) -> None:
+    role_name = d.config.verification_role
+    if role_name is None:
+        _finish(d, "done", answer=answer)
+        return
+    n = d.verifications + 1
+    d.set(verifications=n)
+    text = "\n".join([
+        f"[step verify-{n}] Check the proposed answer against the step results.",
+        f"Task: {d.task}", f"Proposed answer: {answer}", "Step results:",
+        *(_result_line(r) for r in d.results),
+    ])
+    msg = {"role": "user", "content": [{"type": "text", "text": text}]}
+    sub = d.put_agent(SubAgent(step_id=f"verify-{n}", role=role_name, instruction=text,
+                               purpose="verify", status="running", messages=(msg,),
+                               message_tokens=count_tokens(msg)))
+    _agent_call(d, sub)
+
+
+def _on_verdict(d: _Draft, sub: SubAgent, resp: ModelResponse) -> None:
+    try:
+        v = _VerdictInput.model_validate(_tool_input(resp, "submit_verdict"))
+        verdict, reason = v.verdict, v.reason
+    except (ValueError, ValidationError) as err:
+        verdict, reason = "fail", f"no usable verdict: {err}"
+    _end_agent(d, sub, ok=verdict == "pass", output=reason, error=reason)
+    if verdict == "pass":
+        _finish(d, "done", answer=d.proposed_answer)
+        return
+    _note_failure(d, f"verification failed: {reason}")
+    if not d.finished and not d.blocked():
+        _replan(d, f"verification failed: {reason}")
+    elif not d.finished:
+        d.set(plan_feedback=f"verification failed: {reason}")
+
+
+# --- escalation ------------------------------------------------------------------------
+
+
+def _escalate(
+    d: _Draft, rule: str, agent: str, *, blocking: bool, why: str, decision_needed: str,
+    tool: RunTool | None = None, answer: str = "", proposed: dict[str, Any] | None = None,
+) -> None:
+    if d.finished:
+        return
+    rules = d.config.escalation
+    if agent in d.agents:
+        doing = f"step {agent} ({d.agent(agent).role}): {d.agent(agent).instruction}"
+    else:
+        doing = f"orchestrating: {d.task}"
+    request = HumanRequest(
+        rule=rule, what_doing=doing[:300], why=why, decision_needed=decision_needed,
+        proposed_action=({"tool": tool.tool, "input": proposed} if tool else proposed),
+        default_on_timeout=rules.on_timeout.get(rule, "deny"), timeout_s=rules.timeout_s,
+        budget=budget.summary(d.config.limits, d.used, d.now - d.started_at),
+    )
+    effect_id = d.new_id(agent)
+    d.approvals[effect_id] = PendingApproval(effect_id=effect_id, rule=rule, agent=agent,
+                                             blocking=blocking, tool=tool, answer=answer)
+    d.set(escalations=d.escalations + 1)
+    d.emit(RequestHuman(effect_id=effect_id, agent=agent, request=request, issued_at=d.now))
+
+
+def _note_failure(d: _Draft, why: str) -> None:
+    n = d.failures + 1
+    d.set(failures=n)
+    limit = d.config.escalation.max_failures
+    if limit is None or n < limit or d.finished:
+        return
+    if any(a.rule == "repeated_failures" for a in d.approvals.values()):
+        return
+    _escalate(d, "repeated_failures", ORCHESTRATOR, blocking=True,
+              why=f"{n} failures since the last check-in; the last: {why}",
+              decision_needed="Keep going (approve) or stop the run (deny)?")
+
+
+def _check_budget_threshold(d: _Draft) -> None:
+    frac = d.config.escalation.budget_fraction
+    if frac is None or d.budget_alerted or d.finished:
+        return
+    used = budget.fractions_used(d.config.limits, d.used, d.now - d.started_at)
+    over = {k: v for k, v in used.items() if v >= frac}
+    if not over:
+        return
+    d.set(budget_alerted=True)
+    worst = max(over, key=lambda k: over[k])
+    _escalate(d, "budget_threshold", ORCHESTRATOR, blocking=True,
+              why=f"{over[worst]:.0%} of the {worst} budget is spent",
+              decision_needed="Keep going (approve) or stop the run (deny)?")
+
+
+def _decide_tool(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) -> None:
+    assert a.tool is not None
+    sub = d.agent(a.agent)
+    if decision == "approve":
+        _run_tool(d, sub, a.tool)
+    elif decision == "edit" and e.edited_input is not None:
+        _run_tool(d, sub, a.tool.model_copy(update={"input": e.edited_input}))
+    else:
+        note = f": {e.note}" if e.note else ""
+        _tool_result(d, a.agent, a.tool.call_id,
+                     {"error": f"a human denied {a.tool.tool!r}{note}"}, True)
+
+
+def _decide_unknown(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) -> None:
+    assert a.tool is not None
+    if decision == "approve":
+        # re-issue the very same effect (same id, same key): the person judged it safe
+        d.emit(a.tool.model_copy(update={"issued_at": d.now}), TOOL_RESERVATION)
+    elif decision == "edit" and e.edited_input is not None:
+        _tool_result(d, a.agent, a.tool.call_id, e.edited_input, False)
+    else:
+        _tool_result(d, a.agent, a.tool.call_id,
+                     {"error": f"{a.tool.tool!r} may not have run; not retried"}, True)
+
+
+def _decide_answer(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) -> None:
+    if decision == "approve":
+        if a.rule == "agent_request":
+            _replan(d, "a human approved another attempt")
+        else:
+            _verify_or_finish(d, a.answer)
+    elif decision == "edit" and e.edited_input is not None:
+        _finish(d, "done", answer=str(e.edited_input.get("answer", "")),
+                reason="answer given by a human")
+    else:
+        _finish(d, "escalated", reason=f"a human stopped the run ({a.rule})")
+
+
+def _decide_continue(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) -> None:
+    if decision in ("approve", "edit"):
+        if a.rule == "repeated_failures":
+            d.set(failures=0)
+        if d.plan_feedback.startswith("verification failed"):
+            reason, d.f["plan_feedback"] = d.plan_feedback, ""
+            _replan(d, reason)
+    else:
+        _finish(d, "escalated", reason=f"a human stopped the run ({a.rule})")
+
+
+_DECIDERS: dict[str, Callable[[_Draft, PendingApproval, str, HumanDecided], None]] = {
+    "production_action": _decide_tool,
+    "side_effect_unknown": _decide_unknown,
+    "low_confidence": _decide_answer,
+    "agent_request": _decide_answer,
+    "repeated_failures": _decide_continue,
+    "budget_threshold": _decide_continue,
+}
+
+
+# --- effects with budgets ----------------------------------------------------------------
+
+
+def _call(
+    d: _Draft, agent: str, purpose: Any, role: str, request: ModelRequest, *,
+    attempt: int = 1, not_before: float | None = None, message_tokens: int | None = None,
+) -> None:
+    """Emit a model call after reserving its worst case in every budget it draws on."""
+    if d.finished:
+        return
+    if message_tokens is None:
+        message_tokens = count_tokens(list(request.messages))
+    input_tokens = (count_tokens(request.system) + message_tokens + count_tokens(list(request.tools))
+                    + (count_tokens(request.tool_choice) if request.tool_choice else 0))
+    price = d.config.price(request.model)
+    elapsed = (not_before or d.now) - d.started_at
+    try:
+        max_tokens, timeout = budget.check_before_model_call(
+            d.config.limits, d.used, d.reserved, input_tokens=input_tokens,
+            want_max_tokens=request.max_tokens, price=price, elapsed_s=elapsed)
+    except LimitExceeded as err:
+        _finish(d, "budget_exhausted", reason=str(err), limit=err.limit)
+        return
+    sub = d.agents.get(agent)
+    if sub is not None and sub.limits is not None:
+        try:
+            max_tokens, _ = _slice_check(sub, sub.limits, input_tokens, max_tokens, price, elapsed)
+        except LimitExceeded as err:
+            _note_failure(d, str(err))
+            _end_agent(d, sub, ok=False, error=f"budget slice exhausted: {err}")
+            return
+    if max_tokens != request.max_tokens:
+        request = request.model_copy(update={"max_tokens": max_tokens})
+    effect = CallModel.model_construct(
+        effect_id=d.new_id(agent), agent=agent, kind="call_model", purpose=purpose, role=role,
+        request=request, attempt=attempt, timeout_s=timeout, not_before=not_before,
+        issued_at=d.now,
+    )
+    d.emit(effect, budget.model_reservation(input_tokens, max_tokens, price))
+
+
+def _slice_check(sub: SubAgent, limits: RunLimits, input_tokens: int, max_tokens: int,
+                 price: Any, elapsed: float) -> tuple[int, float | None]:
+    return budget.check_before_model_call(
+        limits, sub.used, sub.reserved, input_tokens=input_tokens, want_max_tokens=max_tokens,
+        price=price, elapsed_s=elapsed, scope=f"step {sub.step_id} ")
+
+
+def _finish(d: _Draft, outcome: Outcome, *, answer: str = "", reason: str = "",
+            limit: str | None = None) -> None:
+    if d.finished:
+        return
+    d.set(outcome=outcome, answer=answer, reason=reason, exhausted_limit=limit)
+    # whatever is still in flight is abandoned: its answers can no longer change the run
+    d.f["pending"] = {}
+    d.f["reservations"] = {}
+    d.f["approvals"] = {}
+    d.set(deferred=(), reserved=budget.ZERO)
+    d.out.append(Finish(effect_id=d.new_id(ORCHESTRATOR), agent=ORCHESTRATOR, outcome=outcome,
+                        answer=answer, reason=reason, limit=limit))
+
+
+def _short(value: Any, n: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= n else text[: n - 1] + "…"

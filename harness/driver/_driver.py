@@ -1,0 +1,357 @@
+"""The local interpreter: performs the core's effects on asyncio and feeds back events.
+
+Loop: append the event to the log, ``step`` the core, launch the effects it asked
+for, wait for the next answer, repeat until ``Finish``. Every event is in the log
+before the effects it causes are launched, and a side-effecting tool's intent is
+committed before it runs, so a crash at any point resumes without repeating a
+side effect: ``resume`` folds the log back through the core and launches again
+exactly the effects that were in flight.
+
+Time: with a virtual clock each effect runs on its own timeline starting at the
+moment the core issued it; results are delivered in order of their virtual
+finishing time (ties by launch order), which keeps parallel sub-agents parallel
+and every trial byte-for-byte reproducible. With the real clock, results are
+delivered as they complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.core import (
+    AgentConfig,
+    AgentContext,
+    CallModel,
+    Effect,
+    Finish,
+    HumanDecided,
+    HumanRequest,
+    ModelFailed,
+    ModelReplied,
+    RequestHuman,
+    RunStarted,
+    RunTool,
+    SideEffectUnknown,
+    ToolReturned,
+    step,
+)
+from harness.core._events import _Event
+from harness.driver._clock import RealClock, VirtualClock
+from harness.errors import LogDecodeError, ModelError, RuntimeFault, UsageError
+from harness.protocols import Clock, ModelClient
+from harness.store import INTENT, Recorder, decode, encode, encode_intent
+from harness.telemetry import RunTracer
+from harness.tools import ToolRegistry
+
+
+class HumanDecision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    decision: Literal["approve", "deny", "edit", "timeout"]
+    edited_input: dict[str, Any] | None = None
+    note: str = ""
+
+
+class Human(Protocol):
+    """Whoever answers escalations. Spends its thinking time with ``clock.sleep``."""
+
+    async def decide(self, request: HumanRequest, clock: Clock) -> HumanDecision: ...
+
+
+class NobodyHome:
+    """The default approver: nobody answers, so every escalation times out."""
+
+    async def decide(self, request: HumanRequest, clock: Clock) -> HumanDecision:
+        await clock.sleep(request.timeout_s)
+        return HumanDecision(decision="timeout")
+
+
+class Crash(BaseException):
+    """Raised by a crash hook to drop the run on the floor, like SIGKILL would."""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    context: AgentContext
+    records: int
+    """Records in the log (events and tool intents)."""
+    resumed: bool = False
+
+    @property
+    def outcome(self) -> str | None:
+        return self.context.outcome
+
+    @property
+    def answer(self) -> str:
+        return self.context.answer
+
+
+@dataclass(order=True)
+class _Done:
+    at: float
+    seq: int
+    event: _Event = field(compare=False)
+
+
+class Driver:
+    """Runs agents: one driver can run many runs, one at a time per ``run``/``resume`` call."""
+
+    def __init__(
+        self,
+        *,
+        model: ModelClient,
+        tools: ToolRegistry | None = None,
+        recorder: Recorder,
+        clock: Clock | None = None,
+        human: Human | None = None,
+        tracer: RunTracer | None = None,
+        crash_hook: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.tools = tools or ToolRegistry()
+        self.recorder = recorder
+        self.clock: Clock = clock or VirtualClock()
+        self.human: Human = human or NobodyHome()
+        self._tracer = tracer
+        self.crash_hook = crash_hook
+        """Called with (seq, kind) before each record is appended; may raise ``Crash``."""
+
+    async def run(self, config: AgentConfig, task: str, *, run_id: str) -> RunResult:
+        if self.recorder.read_run(run_id):
+            raise UsageError(f"run {run_id!r} already has a log; resume it instead")
+        self.recorder.open_run(run_id, {"agent": config.name})
+        r = _Run(self, run_id, AgentContext(), 0, {})
+        await r.start(RunStarted(run_id=run_id, task=task, config=config, at=self.clock.now()))
+        return RunResult(run_id, r.ctx, r.seq)
+
+    async def resume(self, run_id: str) -> RunResult:
+        records = self.recorder.read_run(run_id)
+        if not records:
+            raise UsageError(f"run {run_id!r} has no log to resume")
+        events, intents = decode(run_id, records)
+        ctx = AgentContext()
+        for i, ev in enumerate(events):
+            try:
+                ctx, _ = step(ctx, ev)
+            except RuntimeFault as err:
+                raise LogDecodeError(run_id, i, f"event does not fold: {err}") from None
+        self.recorder.open_run(run_id)
+        r = _Run(self, run_id, ctx, len(records), intents)
+        if isinstance(self.clock, VirtualClock):
+            self.clock.advance_to(ctx.now)
+        await r.resume()
+        return RunResult(run_id, r.ctx, r.seq, resumed=True)
+
+
+class _Run:
+    """One run's loop; lives only as long as one ``run`` or ``resume`` call."""
+
+    def __init__(self, drv: Driver, run_id: str, ctx: AgentContext, seq: int,
+                 intents: dict[str, dict[str, Any]]) -> None:
+        self.drv = drv
+        self.run_id = run_id
+        self.ctx = ctx
+        self.seq = seq
+        self.intents = intents
+        self.virtual = isinstance(drv.clock, VirtualClock)
+        self.launches = 0
+        self.ready: list[_Done] = []
+        self.tasks: dict[asyncio.Task[_Event], int] = {}
+        self.tracer = drv._tracer or RunTracer()
+
+    # -- log --------------------------------------------------------------------------
+
+    def _append(self, kind: str, payload: str) -> None:
+        if self.drv.crash_hook is not None:
+            self.drv.crash_hook(self.seq, kind)
+        self.drv.recorder.append(self.run_id, self.seq, kind, payload)
+        self.seq += 1
+
+    # -- loop -------------------------------------------------------------------------
+
+    async def start(self, first: RunStarted) -> None:
+        self.tracer.start_run(first.config.name, self.run_id)
+        try:
+            await self._loop(first, [])
+        except BaseException as err:
+            self._abandon(err)
+            raise
+        self.tracer.end_run(self.ctx)
+
+    async def resume(self) -> None:
+        name = self.ctx.config.name if self.ctx.config else "agent"
+        self.tracer.start_run(name, self.run_id, resumed=True)
+        try:
+            if self.ctx.terminal:
+                self.tracer.end_run(self.ctx)
+                return
+            relaunch: list[Effect] = []
+            unknown: list[SideEffectUnknown] = []
+            for eff in sorted(self.ctx.pending.values(), key=_effect_order):
+                if isinstance(eff, RunTool) and eff.side_effecting and eff.effect_id in self.intents:
+                    tool_ok = eff.tool in self.drv.tools and (
+                        self.drv.tools.get(eff.tool).accepts_idempotency_key)
+                    if not tool_ok:
+                        unknown.append(SideEffectUnknown(effect_id=eff.effect_id,
+                                                         at=self.ctx.now))
+                        continue
+                relaunch.append(eff)
+            await self._loop(None, relaunch, unknown)
+        except BaseException as err:
+            self._abandon(err)
+            raise
+        self.tracer.end_run(self.ctx)
+
+    def _abandon(self, err: BaseException) -> None:
+        for t in self.tasks:
+            t.cancel()
+        self.tracer.end_run(self.ctx, error=err)
+
+    async def _loop(self, first: _Event | None, relaunch: list[Effect],
+                    injected: list[SideEffectUnknown] | None = None) -> None:
+        flush = self.drv.recorder.flush
+        # effects that were in flight at a crash are launched again, intents already logged
+        for eff in relaunch:
+            self._launch(eff, log_intent=False)
+        queue: list[_Event] = [first] if first is not None else []
+        queue.extend(injected or [])
+        while True:
+            for ev in queue:
+                self._append(ev.kind, encode(ev))  # type: ignore[attr-defined, arg-type]
+            flush()
+            new_effects: list[Effect] = []
+            for ev in queue:
+                before = self.ctx
+                self.ctx, effects = step(before, ev)
+                self.tracer.transition(before, self.ctx, ev.kind)  # type: ignore[attr-defined]
+                new_effects.extend(effects)
+            if self.ctx.terminal:
+                return
+            intents = [e for e in new_effects if isinstance(e, RunTool) and e.side_effecting]
+            for eff in intents:
+                self._append(INTENT, encode_intent(eff.effect_id, eff.tool, eff.idempotency_key))
+            if intents:
+                flush()
+            for eff in new_effects:
+                if not isinstance(eff, Finish):
+                    self._launch(eff)
+            queue = [await self._next()]
+
+    # -- effects ----------------------------------------------------------------------
+
+    def _launch(self, eff: Effect, log_intent: bool = True) -> None:
+        self.tracer.effect_started(eff, self.ctx)
+        n = self.launches
+        self.launches += 1
+        coro = self._timed(eff) if self.virtual else self._perform(eff)
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks[task] = n
+
+    async def _timed(self, eff: Effect) -> _Event:
+        clock = self.drv.clock
+        assert isinstance(clock, VirtualClock)
+        line = clock.begin_effect()
+        line[0] = max(eff.issued_at, line[0]) if eff.issued_at else line[0]
+        return await self._perform(eff)
+
+    async def _next(self) -> _Event:
+        if self.virtual:
+            # nothing really waits on a virtual clock: finish every launched task now,
+            # then deliver the one whose virtual finishing time comes first
+            if self.tasks:
+                for task, n in list(self.tasks.items()):
+                    ev = await task
+                    heapq.heappush(self.ready, _Done(ev.at, n, ev))
+                self.tasks.clear()
+            if not self.ready:
+                raise RuntimeFault(f"run {self.run_id!r} is stuck: nothing in flight")
+            done = heapq.heappop(self.ready)
+            clock = self.drv.clock
+            assert isinstance(clock, VirtualClock)
+            clock.advance_to(done.at)
+            return done.event
+        if not self.tasks:
+            raise RuntimeFault(f"run {self.run_id!r} is stuck: nothing in flight")
+        finished, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+        task = min(finished, key=lambda t: self.tasks[t])
+        del self.tasks[task]
+        return task.result()
+
+    async def _perform(self, eff: Effect) -> _Event:
+        clock = self.drv.clock
+        if isinstance(eff, CallModel):
+            if eff.not_before is not None:
+                await clock.sleep(eff.not_before - clock.now())
+            start = clock.now()
+            try:
+                resp = await _with_timeout(
+                    self.drv.model.complete(eff.request, timeout_s=eff.timeout_s),
+                    eff.timeout_s, self.virtual)
+                if self.virtual and eff.timeout_s is not None and (
+                        clock.now() - start > eff.timeout_s):
+                    _rewind(clock, start + eff.timeout_s)
+                    raise TimeoutError
+            except ModelError as err:
+                self.tracer.failed(eff.effect_id, err.kind, str(err))
+                return ModelFailed(effect_id=eff.effect_id, at=clock.now(), error_kind=err.kind,
+                                   message=str(err), status=err.status,
+                                   retry_after_s=err.retry_after_s)
+            except TimeoutError:
+                self.tracer.failed(eff.effect_id, "timeout")
+                return ModelFailed(effect_id=eff.effect_id, at=clock.now(), error_kind="timeout",
+                                   message="the call outlived the wall-time budget")
+            self.tracer.model_replied(eff.effect_id, resp)
+            return ModelReplied.model_construct(effect_id=eff.effect_id, at=clock.now(),
+                                                response=resp, kind="model_replied")
+        if isinstance(eff, RunTool):
+            out, is_error, kind = await self.drv.tools.run(eff, run_id=self.run_id, clock=clock)
+            if is_error:
+                self.tracer.failed(eff.effect_id, kind or "tool_error", str(out))
+            else:
+                self.tracer.tool_returned(eff.effect_id)
+            return ToolReturned.model_construct(effect_id=eff.effect_id, at=clock.now(),
+                                                output=out, is_error=is_error, error_kind=kind,
+                                                kind="tool_returned")
+        if isinstance(eff, RequestHuman):
+            start = clock.now()
+            timeout = eff.request.timeout_s
+            try:
+                dec = await _with_timeout(self.drv.human.decide(eff.request, clock),
+                                          timeout, self.virtual)
+                if self.virtual and clock.now() - start > timeout:
+                    _rewind(clock, start + timeout)
+                    dec = HumanDecision(decision="timeout")
+            except TimeoutError:
+                dec = HumanDecision(decision="timeout")
+            return HumanDecided(effect_id=eff.effect_id, at=clock.now(), decision=dec.decision,
+                                edited_input=dec.edited_input, note=dec.note)
+        raise RuntimeFault(f"cannot perform effect {eff.kind!r}")
+
+
+async def _with_timeout(aw: Awaitable[Any], timeout: float | None, virtual: bool) -> Any:
+    if timeout is None or virtual:
+        return await aw
+    return await asyncio.wait_for(aw, timeout)
+
+
+def _rewind(clock: Clock, t: float) -> None:
+    """A virtual effect that overran its timeout ends at the timeout, not after it."""
+    from harness.driver._clock import _timeline
+
+    line = _timeline.get()
+    if line is not None:
+        line[0] = t
+
+
+def _effect_order(eff: Effect) -> int:
+    return int(eff.effect_id.rsplit("#", 1)[1])
+
+
+def real_clock() -> RealClock:
+    return RealClock()

@@ -1,0 +1,257 @@
+"""The one model client: the official ``anthropic`` SDK over a pluggable transport.
+
+This is the only module that imports ``anthropic``. Every backend (live network,
+cassette replay, the simulator, chaos wrappers) is an ``httpx2`` transport under
+the same ``AsyncAnthropic``, so every run exercises the SDK's real request
+building, response parsing and error classes; this module then translates the
+SDK's exceptions into ``ModelError`` kinds at the boundary, and nothing above it
+ever sees ``anthropic.*``.
+
+The SDK runs with ``max_retries=0``: retries belong to the runtime, which counts
+each attempt against the budget and spends back-off on the injected clock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self
+
+import anthropic
+import httpx2
+from pydantic import ValidationError
+
+from harness.core._llm_types import ModelRequest, ModelResponse, Usage
+from harness.errors import HarnessError, ModelError
+
+#: A placeholder key for offline transports: the SDK insists on credentials, and an
+#: explicit value stops it from reading the real one out of the environment.
+OFFLINE_API_KEY = "sk-ant-offline-not-a-key"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+DEFAULT_TIMEOUT_S = 600.0
+
+#: 429 error codes (``error.details.error_code``) that mean money, not load.
+_SPEND_CODES = frozenset({
+    "contract_spend_limit_reached",
+    "enforced_spend_limit_reached",
+    "linked_organization_spend_limit_reached",
+    "linked_organization_billing_unavailable",
+})
+_SPEND_WORDS = re.compile(r"spend|credit|billing|usage limit|balance", re.IGNORECASE)
+
+
+class AnthropicClient:
+    """A ``ModelClient`` on ``anthropic.AsyncAnthropic`` with the given ``httpx2`` transport.
+
+    ``transport`` decides where requests go; ``api_key`` and ``base_url`` only
+    matter for the live transport (offline transports ignore both, and the key is
+    never written anywhere by the recorder).
+    """
+
+    def __init__(
+        self,
+        transport: httpx2.AsyncBaseTransport,
+        *,
+        api_key: str = OFFLINE_API_KEY,
+        base_url: str | None = None,
+        default_timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.transport = transport
+        self._http = httpx2.AsyncClient(transport=transport)
+        self._sdk = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url or DEFAULT_BASE_URL,
+            max_retries=0,
+            timeout=default_timeout_s,
+            http_client=self._http,
+        )
+
+    async def complete(
+        self, request: ModelRequest, *, timeout_s: float | None = None
+    ) -> ModelResponse:
+        """Send one Messages request; raise ``ModelError`` (or the transport's ``UsageError``)."""
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": list(request.messages),
+            "max_tokens": request.max_tokens,
+        }
+        if request.system:
+            kwargs["system"] = request.system
+        if request.tools:
+            kwargs["tools"] = list(request.tools)
+        if request.tool_choice is not None:
+            kwargs["tool_choice"] = request.tool_choice
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if timeout_s is not None:
+            kwargs["timeout"] = timeout_s
+        try:
+            message = await self._sdk.messages.create(**kwargs)
+        except anthropic.AnthropicError as exc:
+            raise translate_error(exc) from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError("malformed_reply", f"reply body is not JSON: {exc}", status=200) from exc
+        return to_model_response(message)
+
+    async def aclose(self) -> None:
+        await self._sdk.close()
+        await self.transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def to_model_response(message: object) -> ModelResponse:
+    """Turn the SDK's parsed ``Message`` into the core's ``ModelResponse``.
+
+    The SDK builds its models without validating them, so a reply that is valid
+    JSON but not a valid Message (tool input that is not an object, no stop
+    reason, negative token counts) is caught here as ``malformed_reply``.
+    """
+    if not isinstance(message, anthropic.types.Message):
+        raise ModelError(
+            "malformed_reply", f"reply is not a Message object: {str(message)[:200]!r}", status=200
+        )
+    content: list[dict[str, Any]] = []
+    for block in message.content:
+        if not isinstance(block, anthropic.BaseModel):
+            raise ModelError("malformed_reply", f"content block is not an object: {block!r}"[:300])
+        if getattr(block, "type", None) == "tool_use":
+            tool_input = getattr(block, "input", None)
+            if not isinstance(tool_input, dict):
+                raise ModelError(
+                    "malformed_reply",
+                    f"tool_use {getattr(block, 'name', '?')!r} input is not a JSON object: "
+                    f"{str(tool_input)[:200]!r}",
+                    status=200,
+                )
+        content.append(block.to_dict())
+    if not message.stop_reason:
+        raise ModelError("malformed_reply", "reply has no stop_reason", status=200)
+    try:
+        return ModelResponse(
+            id=message.id,
+            model=message.model,
+            content=tuple(content),
+            stop_reason=message.stop_reason,
+            usage=_usage(message.usage),
+        )
+    except (ValidationError, TypeError, AttributeError) as exc:
+        raise ModelError("malformed_reply", f"reply does not fit the Message schema: {exc}"[:500],
+                         status=200) from exc
+
+
+def _usage(u: Any) -> Usage:
+    one_hour = 0
+    split = getattr(u, "cache_creation", None)
+    if split is not None:
+        one_hour = getattr(split, "ephemeral_1h_input_tokens", 0) or 0
+    return Usage(
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_creation_input_tokens=u.cache_creation_input_tokens or 0,
+        cache_creation_1h_input_tokens=one_hour,
+        cache_read_input_tokens=u.cache_read_input_tokens or 0,
+    )
+
+
+def translate_error(exc: anthropic.AnthropicError) -> HarnessError:
+    """Map an SDK exception to the ``ModelError`` kind the runtime's retry table knows.
+
+    A ``HarnessError`` raised inside one of our transports (a replay miss, a live
+    call while live calls are off) reaches us wrapped in ``APIConnectionError``; it
+    is a caller mistake, not a network fault, so it is handed back unwrapped.
+    """
+    inner = _harness_cause(exc)
+    if inner is not None:
+        return inner
+    if isinstance(exc, anthropic.APITimeoutError):
+        if isinstance(exc.__cause__, httpx2.ConnectTimeout):
+            return ModelError("connect_error", f"connect timeout: {exc.__cause__}")
+        cause = exc.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else "request timed out"
+        return ModelError("timeout", detail)
+    if isinstance(exc, anthropic.APIConnectionError):
+        cause = exc.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else exc.message
+        return ModelError("connect_error", detail)
+    if isinstance(exc, anthropic.APIStatusError):
+        return _status_error(exc)
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return ModelError("malformed_reply", exc.message, status=exc.status_code)
+    return ModelError("malformed_reply", f"{type(exc).__name__}: {exc}")
+
+
+def _harness_cause(exc: BaseException) -> HarnessError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, HarnessError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _status_error(exc: anthropic.APIStatusError) -> ModelError:
+    status = exc.status_code
+    headers = exc.response.headers
+    retry_after = parse_retry_after(headers)
+    message = exc.api_message or str(exc.message)
+    error_type = exc.type or ""
+    code = exc.error_code or ""
+    detail = f"HTTP {status} {error_type or 'error'}: {message}"
+    if status == 402 or code in _SPEND_CODES or error_type == "billing_error" or (
+        status == 429 and _SPEND_WORDS.search(message)
+    ):
+        return ModelError("spend_limit", detail, status=status, retry_after_s=retry_after)
+    if status == 429:
+        return ModelError("rate_limited", detail, status=status, retry_after_s=retry_after)
+    if status == 529:
+        return ModelError("overloaded", detail, status=status, retry_after_s=retry_after)
+    if status == 504:
+        return ModelError("gateway_timeout", detail, status=status, retry_after_s=retry_after)
+    if status == 408:
+        return ModelError("timeout", detail, status=status, retry_after_s=retry_after)
+    if status >= 500:
+        return ModelError("server_error", detail, status=status, retry_after_s=retry_after)
+    if status in (401, 403):
+        return ModelError("auth", detail, status=status)
+    return ModelError("bad_request", detail, status=status)
+
+
+def parse_retry_after(headers: httpx2.Headers) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date).
+
+    An HTTP date is measured against the response's own ``date`` header rather than
+    our clock, so the answer does not depend on when (or in which time) we read it.
+    """
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+        sent = parsedate_to_datetime(headers["date"]) if "date" in headers else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    if sent is None:
+        return None
+    return max(0.0, (when - sent).total_seconds())
