@@ -13,6 +13,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from harness.core._config import RunLimits
+from harness.core._fast import from_dict
 from harness.core._llm_types import ModelPrice
 from harness.errors import LimitExceeded
 
@@ -30,22 +31,24 @@ class RunUsage(BaseModel):
     cost_usd: float = 0.0
 
     def plus(self, other: RunUsage) -> RunUsage:
-        return RunUsage.model_construct(
-            llm_calls=self.llm_calls + other.llm_calls,
-            tool_calls=self.tool_calls + other.tool_calls,
-            tokens_in=self.tokens_in + other.tokens_in,
-            tokens_out=self.tokens_out + other.tokens_out,
-            cost_usd=self.cost_usd + other.cost_usd,
-        )
+        a, b = self.__dict__, other.__dict__
+        return from_dict(RunUsage, {
+            "llm_calls": a["llm_calls"] + b["llm_calls"],
+            "tool_calls": a["tool_calls"] + b["tool_calls"],
+            "tokens_in": a["tokens_in"] + b["tokens_in"],
+            "tokens_out": a["tokens_out"] + b["tokens_out"],
+            "cost_usd": a["cost_usd"] + b["cost_usd"],
+        })
 
     def minus(self, other: RunUsage) -> RunUsage:
-        return RunUsage.model_construct(
-            llm_calls=self.llm_calls - other.llm_calls,
-            tool_calls=self.tool_calls - other.tool_calls,
-            tokens_in=self.tokens_in - other.tokens_in,
-            tokens_out=self.tokens_out - other.tokens_out,
-            cost_usd=max(0.0, self.cost_usd - other.cost_usd),
-        )
+        a, b = self.__dict__, other.__dict__
+        return from_dict(RunUsage, {
+            "llm_calls": a["llm_calls"] - b["llm_calls"],
+            "tool_calls": a["tool_calls"] - b["tool_calls"],
+            "tokens_in": a["tokens_in"] - b["tokens_in"],
+            "tokens_out": a["tokens_out"] - b["tokens_out"],
+            "cost_usd": max(0.0, a["cost_usd"] - b["cost_usd"]),
+        })
 
 
 ZERO = RunUsage()
@@ -116,13 +119,13 @@ def _check_wall(limits: RunLimits, elapsed_s: float, scope: str) -> float | None
 
 
 def model_reservation(input_tokens: int, max_tokens: int, price: ModelPrice | None) -> RunUsage:
-    return RunUsage.model_construct(
-        llm_calls=1,
-        tool_calls=0,
-        tokens_in=input_tokens,
-        tokens_out=max_tokens,
-        cost_usd=price.worst_case_cost(input_tokens, max_tokens) if price else 0.0,
-    )
+    return from_dict(RunUsage, {
+        "llm_calls": 1,
+        "tool_calls": 0,
+        "tokens_in": input_tokens,
+        "tokens_out": max_tokens,
+        "cost_usd": price.worst_case_cost(input_tokens, max_tokens) if price else 0.0,
+    })
 
 
 TOOL_RESERVATION = RunUsage(tool_calls=1)

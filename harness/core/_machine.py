@@ -38,12 +38,19 @@ from harness.core._events import (
     ToolReturned,
     _Event,
 )
-from harness.core._llm_types import ModelRequest, ModelResponse, count_tokens
+from harness.core._fast import from_dict, replace
+from harness.core._llm_types import (
+    ModelRequest,
+    ModelResponse,
+    count_request_tokens,
+    count_tokens,
+)
 from harness.core._states import TERMINAL_STATES, State
 from harness.core._transitions import allowed
 from harness.errors import IllegalTransition, LimitExceeded, RuntimeFault, TerminalRun
 
 ORCHESTRATOR = "orchestrator"
+_ONE_FAILED_CALL = RunUsage(llm_calls=1)
 
 
 class UnknownEffect(RuntimeFault):
@@ -134,6 +141,10 @@ VERDICT_TOOL: dict[str, Any] = {
 }
 
 
+def _request(**fields: Any) -> ModelRequest:
+    return from_dict(ModelRequest, fields)
+
+
 def _forced(name: str) -> dict[str, Any]:
     return {"type": "tool", "name": name}
 
@@ -174,7 +185,7 @@ class _Draft:
         return self.f["outcome"] is not None
 
     def freeze(self) -> AgentContext:
-        return AgentContext.model_construct(**self.f)
+        return from_dict(AgentContext, self.f)
 
     def new_id(self, agent: str) -> str:
         n = self.f["next_effect"]
@@ -185,7 +196,7 @@ class _Draft:
         return self.f["agents"][agent_id]  # type: ignore[no-any-return]
 
     def put_agent(self, sub: SubAgent, **changes: Any) -> SubAgent:
-        new = sub.model_copy(update=changes) if changes else sub
+        new = replace(sub, **changes) if changes else sub
         self.f["agents"][new.step_id] = new
         return new
 
@@ -196,8 +207,8 @@ class _Draft:
         if reservation is not None:
             self.f["reservations"][effect.effect_id] = reservation
             self.f["reserved"] = self.f["reserved"].plus(reservation)
-            if effect.agent in self.f["agents"]:
-                sub = self.agent(effect.agent)
+            sub = self.f["agents"].get(effect.agent)
+            if sub is not None and sub.limits is not None:
                 self.put_agent(sub, reserved=sub.reserved.plus(reservation))
         if self.blocked() and not isinstance(effect, RequestHuman | Finish):
             self.f["deferred"] = (*self.f["deferred"], effect)
@@ -211,15 +222,15 @@ class _Draft:
         if res is None:
             return
         self.f["reserved"] = self.f["reserved"].minus(res)
-        agent_id = effect_id.rsplit("#", 1)[0]
-        if agent_id in self.f["agents"]:
-            sub = self.agent(agent_id)
+        sub = self.f["agents"].get(effect_id.rsplit("#", 1)[0])
+        if sub is not None and sub.limits is not None:
             self.put_agent(sub, reserved=sub.reserved.minus(res))
 
     def charge(self, agent_id: str, usage: RunUsage) -> None:
         self.f["used"] = self.f["used"].plus(usage)
-        if agent_id in self.f["agents"]:
-            sub = self.agent(agent_id)
+        sub = self.f["agents"].get(agent_id)
+        if sub is not None:
+            # per-step accounting: for its slice, and for the report of what each step cost
             self.put_agent(sub, used=sub.used.plus(usage))
 
     def take(self, effect_id: str, kind: str, event_kind: str) -> Effect:
@@ -286,13 +297,13 @@ def _on_model_replied(d: _Draft, e: ModelReplied) -> None:
     price = d.config.price(eff.request.model)
     d.charge(
         eff.agent,
-        RunUsage.model_construct(
-            llm_calls=1,
-            tool_calls=0,
-            tokens_in=resp.usage.total_input_tokens,
-            tokens_out=resp.usage.output_tokens,
-            cost_usd=price.cost(resp.usage) if price else 0.0,
-        ),
+        from_dict(RunUsage, {
+            "llm_calls": 1,
+            "tool_calls": 0,
+            "tokens_in": resp.usage.total_input_tokens,
+            "tokens_out": resp.usage.output_tokens,
+            "cost_usd": price.cost(resp.usage) if price else 0.0,
+        }),
     )
     _check_budget_threshold(d)
     if eff.purpose == "plan":
@@ -307,8 +318,7 @@ def _on_model_failed(d: _Draft, e: ModelFailed) -> None:
     eff = d.take(e.effect_id, "call_model", e.kind)
     assert isinstance(eff, CallModel)
     # a failed attempt is still a call: it counts against the budget
-    d.charge(eff.agent, RunUsage.model_construct(llm_calls=1, tool_calls=0, tokens_in=0,
-                                                 tokens_out=0, cost_usd=0.0))
+    d.charge(eff.agent, _ONE_FAILED_CALL)
     _check_budget_threshold(d)
     policy = d.config.retry
     if e.error_kind in policy.retry_on and eff.attempt < policy.max_attempts:
@@ -400,7 +410,7 @@ def _ask_for_plan(d: _Draft) -> None:
         lines += ["", "Earlier attempts:", *d.history]
     if d.plan_feedback:
         lines += ["", f"Your last plan was rejected: {d.plan_feedback}"]
-    request = ModelRequest.model_construct(
+    request = _request(
         model=cfg.orchestrator.model,
         system=cfg.orchestrator.system_prompt,
         messages=({"role": "user", "content": "\n".join(lines)},),
@@ -529,17 +539,39 @@ def _start_agent(d: _Draft, sub: SubAgent) -> None:
 def _agent_call(d: _Draft, sub: SubAgent) -> None:
     role = d.config.role(sub.role)
     assert role is not None
-    if sub.purpose == "verify":
-        tools: tuple[dict[str, Any], ...] = (VERDICT_TOOL,)
-        choice: dict[str, Any] | None = _forced("submit_verdict")
-    else:
-        tools = tuple(t.api_schema() for t in _role_tools(d.config, role))
-        choice = None
-    request = ModelRequest.model_construct(
+    tools, choice, fixed_tokens = _role_parts(d.config, role, sub.purpose)
+    request = _request(
         model=role.model, system=role.system_prompt, messages=sub.messages, tools=tools,
         tool_choice=choice, max_tokens=role.max_tokens, temperature=None,
     )
-    _call(d, sub.step_id, sub.purpose, role.name, request, message_tokens=sub.message_tokens)
+    _call(d, sub.step_id, sub.purpose, role.name, request,
+          input_tokens=fixed_tokens + sub.message_tokens)
+
+
+_ROLE_PARTS: dict[tuple[int, str, str], tuple[Any, ...]] = {}
+
+
+def _role_parts(
+    cfg: AgentConfig, role: RoleConfig, purpose: str
+) -> tuple[tuple[dict[str, Any], ...], dict[str, Any] | None, int]:
+    """A role's tool schemas and the tokens of everything but its messages, built once
+    per configuration (the entry keeps ``cfg`` alive, so its id cannot be reused)."""
+    key = (id(cfg), role.name, purpose)
+    hit = _ROLE_PARTS.get(key)
+    if hit is not None and hit[0] is cfg:
+        return hit[1], hit[2], hit[3]
+    if purpose == "verify":
+        tools: tuple[dict[str, Any], ...] = (VERDICT_TOOL,)
+        choice: dict[str, Any] | None = _forced("submit_verdict")
+    else:
+        tools = tuple(t.api_schema() for t in _role_tools(cfg, role))
+        choice = None
+    fixed = (count_tokens(role.system_prompt) + count_tokens(list(tools))
+             + (count_tokens(choice) if choice else 0))
+    if len(_ROLE_PARTS) > 1024:
+        _ROLE_PARTS.clear()
+    _ROLE_PARTS[key] = (cfg, tools, choice, fixed)
+    return tools, choice, fixed
 
 
 def _role_tools(cfg: AgentConfig, role: RoleConfig) -> list[ToolInfo]:
@@ -585,12 +617,12 @@ def _propose_tool(d: _Draft, sub: SubAgent, use: dict[str, Any]) -> None:
     if not isinstance(tool_input, dict):
         _tool_result(d, sub.step_id, call_id, {"error": "tool input must be a JSON object"}, True)
         return
-    eff = RunTool.model_construct(
-        effect_id="", agent=sub.step_id, kind="run_tool", call_id=call_id, tool=name,
-        input=tool_input, side_effecting=tool.side_effecting,
-        affects_production=tool.affects_production, idempotency_key=None, timeout_s=None,
-        intent=sub.instruction, issued_at=d.now,
-    )
+    eff = from_dict(RunTool, {
+        "effect_id": "", "agent": sub.step_id, "issued_at": d.now, "kind": "run_tool",
+        "call_id": call_id, "tool": name, "input": tool_input,
+        "side_effecting": tool.side_effecting, "affects_production": tool.affects_production,
+        "idempotency_key": None, "timeout_s": None, "intent": sub.instruction,
+    })
     rules = d.config.escalation
     if (rules.production_actions and tool.affects_production) or name in rules.require_approval:
         why = (f"{name!r} affects production" if tool.affects_production
@@ -618,8 +650,8 @@ def _run_tool(d: _Draft, sub: SubAgent, eff: RunTool) -> None:
             return
     effect_id = d.new_id(sub.step_id)
     key = f"{d.run_id}:{effect_id}" if eff.side_effecting else None
-    d.emit(eff.model_copy(update={"effect_id": effect_id, "idempotency_key": key,
-                                  "timeout_s": timeout, "issued_at": d.now}), TOOL_RESERVATION)
+    d.emit(replace(eff, effect_id=effect_id, idempotency_key=key, timeout_s=timeout,
+                   issued_at=d.now), TOOL_RESERVATION)
 
 
 def _tool_result(d: _Draft, agent_id: str, call_id: str, output: Any, is_error: bool) -> None:
@@ -681,7 +713,7 @@ def _reflect(d: _Draft) -> None:
         f"Task: {d.task}", "", "Step results:", *(_result_line(r) for r in d.results), "",
         "Decide: done (with the final answer), replan, escalate, or fail.",
     ])
-    request = ModelRequest.model_construct(
+    request = _request(
         model=cfg.orchestrator.model, system=cfg.orchestrator.system_prompt,
         messages=({"role": "user", "content": text},), tools=(REFLECTION_TOOL,),
         tool_choice=_forced("submit_reflection"), max_tokens=cfg.orchestrator.max_tokens,
@@ -891,15 +923,13 @@ _DECIDERS: dict[str, Callable[[_Draft, PendingApproval, str, HumanDecided], None
 
 def _call(
     d: _Draft, agent: str, purpose: Any, role: str, request: ModelRequest, *,
-    attempt: int = 1, not_before: float | None = None, message_tokens: int | None = None,
+    attempt: int = 1, not_before: float | None = None, input_tokens: int | None = None,
 ) -> None:
     """Emit a model call after reserving its worst case in every budget it draws on."""
     if d.finished:
         return
-    if message_tokens is None:
-        message_tokens = count_tokens(list(request.messages))
-    input_tokens = (count_tokens(request.system) + message_tokens + count_tokens(list(request.tools))
-                    + (count_tokens(request.tool_choice) if request.tool_choice else 0))
+    if input_tokens is None:
+        input_tokens = count_request_tokens(request)
     price = d.config.price(request.model)
     elapsed = (not_before or d.now) - d.started_at
     try:
@@ -918,12 +948,12 @@ def _call(
             _end_agent(d, sub, ok=False, error=f"budget slice exhausted: {err}")
             return
     if max_tokens != request.max_tokens:
-        request = request.model_copy(update={"max_tokens": max_tokens})
-    effect = CallModel.model_construct(
-        effect_id=d.new_id(agent), agent=agent, kind="call_model", purpose=purpose, role=role,
-        request=request, attempt=attempt, timeout_s=timeout, not_before=not_before,
-        issued_at=d.now,
-    )
+        request = replace(request, max_tokens=max_tokens)
+    effect = from_dict(CallModel, {
+        "effect_id": d.new_id(agent), "agent": agent, "issued_at": d.now, "kind": "call_model",
+        "purpose": purpose, "role": role, "request": request, "attempt": attempt,
+        "timeout_s": timeout, "not_before": not_before,
+    })
     d.emit(effect, budget.model_reservation(input_tokens, max_tokens, price))
 
 

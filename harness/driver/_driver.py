@@ -42,7 +42,8 @@ from harness.core import (
     step,
 )
 from harness.core._events import _Event
-from harness.driver._clock import RealClock, VirtualClock
+from harness.core._fast import from_dict
+from harness.driver._clock import RealClock, VirtualClock, _timeline
 from harness.errors import LogDecodeError, ModelError, RuntimeFault, UsageError
 from harness.protocols import Clock, ModelClient
 from harness.store import INTENT, Recorder, decode, encode, encode_intent
@@ -163,6 +164,7 @@ class _Run:
         self.launches = 0
         self.ready: list[_Done] = []
         self.tasks: dict[asyncio.Task[_Event], int] = {}
+        self.queued: list[tuple[int, Effect]] = []
         self.tracer = drv._tracer or RunTracer()
 
     # -- log --------------------------------------------------------------------------
@@ -222,9 +224,13 @@ class _Run:
         queue: list[_Event] = [first] if first is not None else []
         queue.extend(injected or [])
         while True:
+            must_flush = False
             for ev in queue:
-                self._append(ev.kind, encode(ev))  # type: ignore[attr-defined, arg-type]
-            flush()
+                kind: str = ev.kind  # type: ignore[attr-defined]
+                self._append(kind, encode(ev))  # type: ignore[arg-type]
+                must_flush = must_flush or self._durable_now(kind, ev)
+            if must_flush:
+                flush()
             new_effects: list[Effect] = []
             for ev in queue:
                 before = self.ctx
@@ -232,6 +238,7 @@ class _Run:
                 self.tracer.transition(before, self.ctx, ev.kind)  # type: ignore[attr-defined]
                 new_effects.extend(effects)
             if self.ctx.terminal:
+                flush()
                 return
             intents = [e for e in new_effects if isinstance(e, RunTool) and e.side_effecting]
             for eff in intents:
@@ -243,32 +250,49 @@ class _Run:
                     self._launch(eff)
             queue = [await self._next()]
 
+    def _durable_now(self, kind: str, ev: _Event) -> bool:
+        """Whether this record must be committed before anything else happens.
+
+        Everything that cost money (a model reply), took a person's time, or changed the
+        world is committed at once. A read-only tool's result may wait for the next
+        commit: if a crash loses it, the resume runs that harmless call again. This
+        halves the commits of a typical agent loop without risking a repeated side
+        effect or an unrecorded model bill.
+        """
+        if kind != "tool_returned":
+            return True
+        eff = self.ctx.pending.get(ev.effect_id)  # type: ignore[attr-defined]
+        return eff is None or bool(getattr(eff, "side_effecting", True))
+
     # -- effects ----------------------------------------------------------------------
 
     def _launch(self, eff: Effect, log_intent: bool = True) -> None:
         self.tracer.effect_started(eff, self.ctx)
         n = self.launches
         self.launches += 1
-        coro = self._timed(eff) if self.virtual else self._perform(eff)
-        task = asyncio.get_running_loop().create_task(coro)
+        if self.virtual:
+            self.queued.append((n, eff))
+            return
+        task = asyncio.get_running_loop().create_task(self._perform(eff))
         self.tasks[task] = n
 
     async def _timed(self, eff: Effect) -> _Event:
-        clock = self.drv.clock
-        assert isinstance(clock, VirtualClock)
-        line = clock.begin_effect()
-        line[0] = max(eff.issued_at, line[0]) if eff.issued_at else line[0]
-        return await self._perform(eff)
+        """Perform one effect on its own virtual timeline, starting when it was issued."""
+        token = _timeline.set([max(eff.issued_at, self.drv.clock.now())])
+        try:
+            return await self._perform(eff)
+        finally:
+            _timeline.reset(token)
 
     async def _next(self) -> _Event:
         if self.virtual:
-            # nothing really waits on a virtual clock: finish every launched task now,
-            # then deliver the one whose virtual finishing time comes first
-            if self.tasks:
-                for task, n in list(self.tasks.items()):
-                    ev = await task
+            # nothing really waits on a virtual clock: perform every launched effect now,
+            # in launch order, then deliver the one whose virtual finishing time comes first
+            if self.queued:
+                queued, self.queued = self.queued, []
+                for n, eff in queued:
+                    ev = await self._timed(eff)
                     heapq.heappush(self.ready, _Done(ev.at, n, ev))
-                self.tasks.clear()
             if not self.ready:
                 raise RuntimeFault(f"run {self.run_id!r} is stuck: nothing in flight")
             done = heapq.heappop(self.ready)
@@ -307,17 +331,17 @@ class _Run:
                 return ModelFailed(effect_id=eff.effect_id, at=clock.now(), error_kind="timeout",
                                    message="the call outlived the wall-time budget")
             self.tracer.model_replied(eff.effect_id, resp)
-            return ModelReplied.model_construct(effect_id=eff.effect_id, at=clock.now(),
-                                                response=resp, kind="model_replied")
+            return from_dict(ModelReplied, {"at": clock.now(), "kind": "model_replied",
+                                            "effect_id": eff.effect_id, "response": resp})
         if isinstance(eff, RunTool):
             out, is_error, kind = await self.drv.tools.run(eff, run_id=self.run_id, clock=clock)
             if is_error:
                 self.tracer.failed(eff.effect_id, kind or "tool_error", str(out))
             else:
                 self.tracer.tool_returned(eff.effect_id)
-            return ToolReturned.model_construct(effect_id=eff.effect_id, at=clock.now(),
-                                                output=out, is_error=is_error, error_kind=kind,
-                                                kind="tool_returned")
+            return from_dict(ToolReturned, {"at": clock.now(), "kind": "tool_returned",
+                                            "effect_id": eff.effect_id, "output": out,
+                                            "is_error": is_error, "error_kind": kind})
         if isinstance(eff, RequestHuman):
             start = clock.now()
             timeout = eff.request.timeout_s
@@ -342,8 +366,6 @@ async def _with_timeout(aw: Awaitable[Any], timeout: float | None, virtual: bool
 
 def _rewind(clock: Clock, t: float) -> None:
     """A virtual effect that overran its timeout ends at the timeout, not after it."""
-    from harness.driver._clock import _timeline
-
     line = _timeline.get()
     if line is not None:
         line[0] = t

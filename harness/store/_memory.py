@@ -11,6 +11,8 @@ from harness.store._recorder import Record
 class MemoryRecorder:
     def __init__(self) -> None:
         self._runs: dict[str, list[Record]] = {}
+        self._buffer: list[tuple[str, Record]] = []
+        self._next: dict[str, int] = {}
         self.meta: dict[str, dict[str, Any]] = {}
 
     def open_run(self, run_id: str, meta: dict[str, Any] | None = None) -> None:
@@ -18,15 +20,23 @@ class MemoryRecorder:
         self.meta.setdefault(run_id, dict(meta or {}))
 
     def append(self, run_id: str, seq: int, kind: str, payload: str) -> None:
-        records = self._runs.setdefault(run_id, [])
-        if seq != len(records):
-            raise LogError(f"run {run_id!r}: append of #{seq} but the log holds {len(records)}")
-        records.append(Record(seq, kind, payload))
+        expected = self._next.get(run_id, len(self._runs.get(run_id, [])))
+        if seq != expected:
+            raise LogError(f"run {run_id!r}: append of #{seq} but the next record is #{expected}")
+        self._buffer.append((run_id, Record(seq, kind, payload)))
+        self._next[run_id] = seq + 1
 
     def flush(self) -> None:
-        return None
+        for run_id, rec in self._buffer:
+            self._runs.setdefault(run_id, []).append(rec)
+        self._buffer = []
+
+    def abandon(self) -> None:
+        self._buffer = []
+        self._next = {}
 
     def read_run(self, run_id: str) -> list[Record]:
+        """The committed records only: what a process starting afresh would find."""
         return list(self._runs.get(run_id, []))
 
     def run_ids(self) -> list[str]:

@@ -29,6 +29,9 @@ class Recorder(Protocol):
     def flush(self) -> None:
         """Make everything appended so far durable (one commit)."""
 
+    def abandon(self) -> None:
+        """Drop what was appended but not flushed, as a killed process would, and close."""
+
     def read_run(self, run_id: str) -> list[Record]: ...
 
     def run_ids(self) -> list[str]: ...

@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+_INSERT = "INSERT INTO events VALUES (?, ?, ?, ?)"
+
+
 class SQLiteRecorder:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
@@ -45,7 +48,7 @@ class SQLiteRecorder:
             self._check_version()
         except sqlite3.DatabaseError as err:
             raise LogError(f"{self.path}: not a usable event log: {err}") from None
-        self._in_tx = False
+        self._buffer: list[tuple[str, int, str, str]] = []
         self._next: dict[str, int] = {}
 
     def _check_version(self) -> None:
@@ -72,18 +75,28 @@ class SQLiteRecorder:
             expected = self._next[run_id]
         if seq != expected:
             raise LogError(f"run {run_id!r}: append of #{seq} but the next record is #{expected}")
-        if not self._in_tx:
-            self._db.execute("BEGIN")
-            self._in_tx = True
-        self._db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, seq, kind, payload))
+        self._buffer.append((run_id, seq, kind, payload))
         self._next[run_id] = seq + 1
 
     def flush(self) -> None:
-        if self._in_tx:
-            self._db.execute("COMMIT")
-            self._in_tx = False
+        """Commit what was appended: one autocommitted INSERT for a single record (the
+        common case, one statement instead of three), one transaction for several."""
+        buf = self._buffer
+        if not buf:
+            return
+        self._buffer = []
+        try:
+            if len(buf) == 1:
+                self._db.execute(_INSERT, buf[0])
+            else:
+                with self._db:
+                    self._db.execute("BEGIN")
+                    self._db.executemany(_INSERT, buf)
+        except sqlite3.IntegrityError as err:
+            raise LogError(f"{self.path}: another writer appended to the same run: {err}") from None
 
     def read_run(self, run_id: str) -> list[Record]:
+        self.flush()
         rows = self._db.execute(
             "SELECT seq, kind, payload FROM events WHERE run_id=? ORDER BY seq", (run_id,)
         ).fetchall()
@@ -98,4 +111,8 @@ class SQLiteRecorder:
 
     def close(self) -> None:
         self.flush()
+        self._db.close()
+
+    def abandon(self) -> None:
+        self._buffer = []
         self._db.close()
