@@ -84,7 +84,9 @@ class AnthropicClient:
         if request.tool_choice is not None:
             kwargs["tool_choice"] = request.tool_choice
         if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
+            # This SDK's ``create`` no longer takes ``temperature``; the API still
+            # reads it from the body, which ``extra_body`` writes verbatim.
+            kwargs["extra_body"] = {"temperature": request.temperature}
         if timeout_s is not None:
             kwargs["timeout"] = timeout_s
         try:
@@ -197,7 +199,7 @@ def _harness_cause(exc: BaseException) -> HarnessError | None:
         seen.add(id(current))
         if isinstance(current, HarnessError):
             return current
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     return None
 
 

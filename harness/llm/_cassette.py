@@ -33,7 +33,7 @@ from harness.llm._canonical import (
 )
 from harness.llm._wire import dumps, request_body
 
-CASSETTE_VERSION = 1
+CASSETTE_VERSION: Literal[1] = 1
 
 #: Response headers worth keeping: they change how the client reacts. Nothing else
 #: is written, so credentials and account identifiers never reach the file.
@@ -259,10 +259,20 @@ def _nearest(
                 abs(len(req.get("messages") or ()) - n_messages))
 
     candidates = sorted(recorded.items(), key=closeness)[:50]
-    best_hash, best_lines, best_score = candidates[0][0], _pretty(candidates[0][1]), -1.0
+    best_hash, best_lines = candidates[0][0], _pretty(candidates[0][1])
+    best_score = (-1.0, -1.0)
     for digest, req in candidates:
         lines = _pretty(req)
-        score = difflib.SequenceMatcher(None, lines, mine, autojunk=False).ratio()
+        matcher = difflib.SequenceMatcher(None, lines, mine, autojunk=False)
+        # Whole lines first; among equally close requests, the one whose changed lines
+        # differ least character by character.
+        old_text, new_text = [], []
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag != "equal":
+                old_text.extend(lines[i1:i2])
+                new_text.extend(mine[j1:j2])
+        chars = difflib.SequenceMatcher(None, "\n".join(old_text), "\n".join(new_text)).ratio()
+        score = (matcher.ratio(), chars)
         if score > best_score:
             best_hash, best_lines, best_score = digest, lines, score
     diff = list(difflib.unified_diff(best_lines, mine, "recorded", "request", n=2, lineterm=""))

@@ -76,7 +76,8 @@ class ReferenceSolution(_Frozen):
         if self.answer_key:
             return tuple(k.lower() for k in self.answer_key)
         words = re.findall(r"[\w$.%-]+", self.answer.lower())
-        terms = [w.strip(".") for w in words if len(w.strip(".")) >= 4]
+        stripped = (w.strip(".") for w in words)
+        terms = [w for w in stripped if len(w) >= 4 or any(c.isdigit() for c in w)]
         return tuple(dict.fromkeys(terms)) or (self.answer.lower(),)
 
     def all_calls(self) -> list[ExpectedCall]:
