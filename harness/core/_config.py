@@ -129,6 +129,11 @@ class EscalationRules(_Data):
 
 
 class OrchestratorConfig(_Data):
+    mode: Literal["plan", "direct"] = "plan"
+    """``plan``: the orchestrator plans steps for roles and reflects on their results.
+    ``direct``: one step, the task itself, on the first working role; its final text is
+    the answer (checked by the verification role if there is one). A single-loop agent
+    pays for no planning or reflection calls."""
     model: str
     system_prompt: str = "You are the orchestrator. Plan the task as steps, each routed to a role."
     max_tokens: int = Field(1024, ge=1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -153,88 +153,110 @@ def _forced(name: str) -> dict[str, Any]:
 
 
 class _Draft:
-    """A mutable working copy of one context for the length of one ``step``."""
+    """A mutable working copy of one context for the length of one ``step``.
+
+    The draft's ``__dict__`` *is* its copy of the context's fields (``out`` lives in a
+    slot), so handlers read fields as plain attributes and ``freeze`` hands the dict
+    over as the new context's fields, with no copying either way.
+    """
+
+    __slots__ = ("__dict__", "out")
 
     def __init__(self, ctx: AgentContext, at: float) -> None:
-        self.f: dict[str, Any] = dict(ctx.__dict__)
-        self.f["now"] = max(ctx.now, at)
-        self.f["pending"] = dict(ctx.pending)
-        self.f["reservations"] = dict(ctx.reservations)
-        self.f["approvals"] = dict(ctx.approvals)
-        self.f["agents"] = dict(ctx.agents)
+        f = dict(ctx.__dict__)
+        if at > f["now"]:
+            f["now"] = at
+        f["pending"] = dict(f["pending"])
+        f["reservations"] = dict(f["reservations"])
+        f["approvals"] = dict(f["approvals"])
+        f["agents"] = dict(f["agents"])
+        self.__dict__ = f
         self.out: list[Effect] = []
 
-    # plain field access keeps handlers readable
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["f"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    if TYPE_CHECKING:
+        # plain field access keeps handlers readable: ``d.state`` is the draft's field
+        next_effect: int
+        used: RunUsage
+        reserved: RunUsage
+        deferred: tuple[Effect, ...]
+        pending: dict[str, Effect]
+        reservations: dict[str, RunUsage]
+        approvals: dict[str, PendingApproval]
+        agents: dict[str, SubAgent]
+
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
+    @property
+    def f(self) -> dict[str, Any]:
+        """The fields, for handlers that replace one wholesale."""
+        return self.__dict__
 
     def set(self, **fields: Any) -> None:
-        self.f.update(fields)
+        self.__dict__.update(fields)
 
     @property
     def config(self) -> AgentConfig:
-        cfg = self.f["config"]
+        cfg = self.__dict__["config"]
         assert cfg is not None
         return cfg  # type: ignore[no-any-return]
 
     @property
     def finished(self) -> bool:
-        return self.f["outcome"] is not None
+        return self.outcome is not None
 
     def freeze(self) -> AgentContext:
-        return from_dict(AgentContext, self.f)
+        return from_dict(AgentContext, self.__dict__)
 
     def new_id(self, agent: str) -> str:
-        n = self.f["next_effect"]
-        self.f["next_effect"] = n + 1
+        n = self.next_effect
+        self.next_effect = n + 1
         return f"{agent}#{n}"
 
     def agent(self, agent_id: str) -> SubAgent:
-        return self.f["agents"][agent_id]  # type: ignore[no-any-return]
+        return self.agents[agent_id]  # type: ignore[no-any-return]
 
     def put_agent(self, sub: SubAgent, **changes: Any) -> SubAgent:
         new = replace(sub, **changes) if changes else sub
-        self.f["agents"][new.step_id] = new
+        self.agents[new.step_id] = new
         return new
 
     def blocked(self) -> bool:
-        return any(a.blocking for a in self.f["approvals"].values())
+        return any(a.blocking for a in self.approvals.values())
 
     def emit(self, effect: Effect, reservation: RunUsage | None = None) -> None:
         if reservation is not None:
-            self.f["reservations"][effect.effect_id] = reservation
-            self.f["reserved"] = self.f["reserved"].plus(reservation)
-            sub = self.f["agents"].get(effect.agent)
+            self.reservations[effect.effect_id] = reservation
+            self.reserved = self.reserved.plus(reservation)
+            sub = self.agents.get(effect.agent)
             if sub is not None and sub.limits is not None:
                 self.put_agent(sub, reserved=sub.reserved.plus(reservation))
-        if self.blocked() and not isinstance(effect, RequestHuman | Finish):
-            self.f["deferred"] = (*self.f["deferred"], effect)
+        if self.approvals and self.blocked() and not isinstance(effect, RequestHuman | Finish):
+            self.deferred = (*self.deferred, effect)
             return
         if not isinstance(effect, Finish):
-            self.f["pending"][effect.effect_id] = effect
+            self.pending[effect.effect_id] = effect
         self.out.append(effect)
 
     def release(self, effect_id: str) -> None:
-        res = self.f["reservations"].pop(effect_id, None)
+        res = self.reservations.pop(effect_id, None)
         if res is None:
             return
-        self.f["reserved"] = self.f["reserved"].minus(res)
-        sub = self.f["agents"].get(effect_id.rsplit("#", 1)[0])
+        self.reserved = self.reserved.minus(res)
+        sub = self.agents.get(effect_id.rsplit("#", 1)[0])
         if sub is not None and sub.limits is not None:
             self.put_agent(sub, reserved=sub.reserved.minus(res))
 
     def charge(self, agent_id: str, usage: RunUsage) -> None:
-        self.f["used"] = self.f["used"].plus(usage)
-        sub = self.f["agents"].get(agent_id)
+        self.used = self.used.plus(usage)
+        sub = self.agents.get(agent_id)
         if sub is not None:
             # per-step accounting: for its slice, and for the report of what each step cost
             self.put_agent(sub, used=sub.used.plus(usage))
 
     def take(self, effect_id: str, kind: str, event_kind: str) -> Effect:
-        eff = self.f["pending"].pop(effect_id, None)
+        eff = self.pending.pop(effect_id, None)
         if eff is None or eff.kind != kind:
             raise UnknownEffect(effect_id, event_kind)
         self.release(effect_id)
@@ -286,8 +308,23 @@ def fold(events: list[_Event]) -> AgentContext:
 
 def _on_run_started(d: _Draft, e: RunStarted) -> None:
     d.set(run_id=e.run_id, task=e.task, config=e.config, started_at=e.at, now=e.at)
+    if e.config.orchestrator.mode == "direct":
+        _start_direct(d)
+        return
     d.set(phase=State.PLANNING)
     _ask_for_plan(d)
+
+
+def _start_direct(d: _Draft) -> None:
+    """Direct mode: one step, the task itself, on the first working role; no planning call."""
+    cfg = d.config
+    role = next(r for r in cfg.roles if r.name != cfg.verification_role)
+    step_id = "main" if d.replans == 0 else f"main-{d.replans + 1}"
+    plan = (PlanStep(id=step_id, role=role.name, instruction=d.task),)
+    d.set(plan=plan, results=(), phase=State.EXECUTING)
+    d.f["agents"] = {}
+    d.put_agent(SubAgent(step_id=step_id, role=role.name, instruction=d.task))
+    _advance(d)
 
 
 def _on_model_replied(d: _Draft, e: ModelReplied) -> None:
@@ -368,9 +405,26 @@ def _on_human_decided(d: _Draft, e: HumanDecided) -> None:
     if not d.finished and not d.blocked() and d.deferred:
         held, d.f["deferred"] = d.deferred, ()
         for eff in held:
-            d.emit(eff.model_copy(update={"issued_at": d.now}))
+            _reissue(d, eff)
     if not d.finished:
         _advance(d)
+
+
+def _reissue(d: _Draft, eff: Effect) -> None:
+    """Send an effect held back while a person decided. Its other limits stay reserved,
+    but time has passed: the wall-time check and the timeout are taken again."""
+    if d.finished:
+        return
+    changes: dict[str, Any] = {"issued_at": d.now}
+    wall = d.config.limits.wall_time_s
+    if wall is not None and isinstance(eff, CallModel | RunTool):
+        start = max(d.now, getattr(eff, "not_before", None) or d.now)
+        try:
+            changes["timeout_s"] = budget._check_wall(d.config.limits, start - d.started_at, "")
+        except LimitExceeded as err:
+            _finish(d, "budget_exhausted", reason=str(err), limit=err.limit)
+            return
+    d.emit(eff.model_copy(update=changes))
 
 
 def _on_side_effect_unknown(d: _Draft, e: SideEffectUnknown) -> None:
@@ -517,6 +571,14 @@ def _advance(d: _Draft) -> None:
     if d.finished or d.phase != State.EXECUTING:
         return
     if all(s.status in ("done", "failed", "skipped") for s in d.agents.values()):
+        if d.config.orchestrator.mode == "direct":
+            only = d.results[-1]
+            if only.ok:
+                d.set(phase=State.REFLECTING, proposed_answer=only.output)
+                _verify_or_finish(d, only.output)
+            else:
+                _finish(d, "failed", reason=f"step {only.step_id} failed: {only.error}")
+            return
         _reflect(d)
 
 
@@ -527,6 +589,9 @@ def _start_agent(d: _Draft, sub: SubAgent) -> None:
     deps = [r for r in d.results if r.step_id in sub.depends_on]
     if deps:
         text += "\n\nResults of earlier steps:\n" + "\n".join(_result_line(r) for r in deps)
+    if d.history:
+        # a step run again after a replan learns why the last attempt fell short
+        text += f"\n\nThis is attempt {d.replans + 1} of the task. " + d.history[-1]
     msg = {"role": "user", "content": [{"type": "text", "text": text}]}
     limits = role.limits
     if limits is None and role.budget_share is not None:
@@ -582,9 +647,15 @@ def _on_agent_reply(d: _Draft, eff: CallModel, resp: ModelResponse) -> None:
     sub = d.agent(eff.agent)
     if sub.status != "running":
         return
-    msg = {"role": "assistant", "content": list(resp.content)}
-    sub = d.put_agent(sub, messages=(*sub.messages, msg), turns=sub.turns + 1,
-                      message_tokens=sub.message_tokens + count_tokens(msg))
+    if resp.content:
+        msg = {"role": "assistant", "content": list(resp.content)}
+        # ``t + (x,)`` copies the history in C; ``(*t, x)`` is ~7x slower on a long one
+        sub = d.put_agent(sub, messages=sub.messages + (msg,), turns=sub.turns + 1,  # noqa: RUF005
+                          message_tokens=sub.message_tokens + count_tokens(msg))
+    else:
+        # an empty reply (e.g. cut off at max_tokens before any text) is not echoed back:
+        # the API refuses an empty assistant message anywhere but at the very end
+        sub = d.put_agent(sub, turns=sub.turns + 1)
     if sub.purpose == "verify":
         _on_verdict(d, sub, resp)
         return
@@ -594,7 +665,14 @@ def _on_agent_reply(d: _Draft, eff: CallModel, resp: ModelResponse) -> None:
         return
     uses = resp.tool_uses()
     if uses:
-        d.put_agent(sub, open_calls=tuple(str(u.get("id", "")) for u in uses), results={})
+        ids = tuple(str(u.get("id", "")) for u in uses)
+        if len(set(ids)) != len(ids):
+            # results are matched to calls by id: with a repeated id the turn would go on
+            # while a call is still running, and its late result would hit a finished step
+            _note_failure(d, f"step {sub.step_id}: tool_use ids repeat in {list(ids)}")
+            _end_agent(d, sub, ok=False, error=f"malformed reply: tool_use ids repeat {list(ids)}")
+            return
+        d.put_agent(sub, open_calls=ids, results={})
         for use in uses:
             _propose_tool(d, d.agent(sub.step_id), use)
         return
@@ -633,7 +711,8 @@ def _propose_tool(d: _Draft, sub: SubAgent, use: dict[str, Any]) -> None:
     _run_tool(d, sub, eff)
 
 
-def _run_tool(d: _Draft, sub: SubAgent, eff: RunTool) -> None:
+def _run_tool(d: _Draft, sub: SubAgent, eff: RunTool, *, again: bool = False) -> None:
+    """Issue a tool call within budget; ``again`` keeps the call's own id and key."""
     try:
         timeout = budget.check_before_tool_call(
             d.config.limits, d.used, d.reserved, elapsed_s=d.now - d.started_at)
@@ -648,8 +727,11 @@ def _run_tool(d: _Draft, sub: SubAgent, eff: RunTool) -> None:
         except LimitExceeded as err:
             _tool_result(d, sub.step_id, eff.call_id, {"error": f"budget: {err}"}, True)
             return
-    effect_id = d.new_id(sub.step_id)
-    key = f"{d.run_id}:{effect_id}" if eff.side_effecting else None
+    if again:
+        effect_id, key = eff.effect_id, eff.idempotency_key
+    else:
+        effect_id = d.new_id(sub.step_id)
+        key = f"{d.run_id}:{effect_id}" if eff.side_effecting else None
     d.emit(replace(eff, effect_id=effect_id, idempotency_key=key, timeout_s=timeout,
                    issued_at=d.now), TOOL_RESERVATION)
 
@@ -670,7 +752,7 @@ def _tool_result(d: _Draft, agent_id: str, call_id: str, output: Any, is_error: 
 
 def _continue(d: _Draft, sub: SubAgent, blocks: list[dict[str, Any]]) -> None:
     msg = {"role": "user", "content": blocks}
-    sub = d.put_agent(sub, messages=(*sub.messages, msg), open_calls=(), results={},
+    sub = d.put_agent(sub, messages=sub.messages + (msg,), open_calls=(), results={},  # noqa: RUF005
                       message_tokens=sub.message_tokens + count_tokens(msg))
     role = d.config.role(sub.role)
     assert role is not None
@@ -691,6 +773,10 @@ def _end_agent(
     final = status or ("done" if ok else "failed")
     d.put_agent(sub, status=final, output=output, error=error, open_calls=(), results={})
     if sub.purpose == "verify":
+        if not ok:
+            # a failed verdict, or a verification that could not run (its call failed, its
+            # slice ran out): either way the answer is unchecked and never becomes ``done``
+            _verification_failed(d, error)
         return
     d.set(results=(*d.results, StepResult(step_id=sub.step_id, role=sub.role, ok=ok,
                                           output=output, error=error)))
@@ -765,6 +851,9 @@ def _replan(d: _Draft, reason: str) -> None:
         f"{r.step_id} {'ok' if r.ok else 'failed: ' + r.error}" for r in d.results
     ) + f". Replanned because: {reason}"
     d.set(replans=d.replans + 1, history=(*d.history, summary), phase=State.PLANNING)
+    if d.config.orchestrator.mode == "direct":
+        _start_direct(d)
+        return
     _ask_for_plan(d)
 
 
@@ -796,7 +885,9 @@ def _on_verdict(d: _Draft, sub: SubAgent, resp: ModelResponse) -> None:
     _end_agent(d, sub, ok=verdict == "pass", output=reason, error=reason)
     if verdict == "pass":
         _finish(d, "done", answer=d.proposed_answer)
-        return
+
+
+def _verification_failed(d: _Draft, reason: str) -> None:
     _note_failure(d, f"verification failed: {reason}")
     if not d.finished and not d.blocked():
         _replan(d, f"verification failed: {reason}")
@@ -875,8 +966,9 @@ def _decide_tool(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) 
 def _decide_unknown(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) -> None:
     assert a.tool is not None
     if decision == "approve":
-        # re-issue the very same effect (same id, same key): the person judged it safe
-        d.emit(a.tool.model_copy(update={"issued_at": d.now}), TOOL_RESERVATION)
+        # re-issue the very same effect (same id, same key): the person judged it safe; it
+        # is one more tool call, so it passes the budget checks like any other
+        _run_tool(d, d.agent(a.agent), a.tool, again=True)
     elif decision == "edit" and e.edited_input is not None:
         _tool_result(d, a.agent, a.tool.call_id, e.edited_input, False)
     else:
@@ -974,6 +1066,12 @@ def _finish(d: _Draft, outcome: Outcome, *, answer: str = "", reason: str = "",
     d.f["reservations"] = {}
     d.f["approvals"] = {}
     d.set(deferred=(), reserved=budget.ZERO)
+    # an escalation raised earlier in this same step (say, the budget alert of the very
+    # call that then found the budget spent) can never reach a person: drop it, uncounted
+    unsent = [e for e in d.out if isinstance(e, RequestHuman)]
+    if unsent:
+        d.out[:] = [e for e in d.out if not isinstance(e, RequestHuman)]
+        d.set(escalations=d.escalations - len(unsent))
     d.out.append(Finish(effect_id=d.new_id(ORCHESTRATOR), agent=ORCHESTRATOR, outcome=outcome,
                         answer=answer, reason=reason, limit=limit))
 

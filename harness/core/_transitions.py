@@ -13,10 +13,14 @@ from harness.core._states import State
 S = State
 
 _WORKING = frozenset({S.EXECUTING, S.REFLECTING, S.AWAITING_HUMAN, S.FAILED})
+# in direct mode (no planner, no reflection) the only step's end can finish the run
+_EXECUTING = _WORKING | {S.DONE}
 
 TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
     S.IDLE: {
-        "run_started": frozenset({S.PLANNING}),
+        # a budget too small for even the first planning call ends the run at once;
+        # direct mode skips planning and starts its only step
+        "run_started": frozenset({S.PLANNING, S.EXECUTING, S.REFLECTING, S.FAILED}),
     },
     S.PLANNING: {
         # a valid plan starts executing; an invalid one is asked for again; a plan
@@ -25,9 +29,9 @@ TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
         "model_failed": frozenset({S.PLANNING, S.AWAITING_HUMAN, S.FAILED}),
     },
     S.EXECUTING: {
-        "model_replied": _WORKING,
-        "model_failed": _WORKING,
-        "tool_returned": _WORKING,
+        "model_replied": _EXECUTING,
+        "model_failed": _EXECUTING,
+        "tool_returned": _EXECUTING,
         "side_effect_unknown": frozenset({S.AWAITING_HUMAN}),
     },
     S.AWAITING_HUMAN: {
@@ -42,7 +46,9 @@ TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
     },
     S.REFLECTING: {
         # done, replan, escalate or fail; verification keeps the run in reflection
-        "model_replied": frozenset({S.REFLECTING, S.PLANNING, S.AWAITING_HUMAN, S.DONE, S.FAILED}),
+        "model_replied": frozenset(
+            {S.REFLECTING, S.PLANNING, S.EXECUTING, S.AWAITING_HUMAN, S.DONE, S.FAILED}
+        ),
         "model_failed": frozenset({S.REFLECTING, S.AWAITING_HUMAN, S.FAILED}),
     },
     S.DONE: {},

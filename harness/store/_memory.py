@@ -31,6 +31,11 @@ class MemoryRecorder:
             self._runs.setdefault(run_id, []).append(rec)
         self._buffer = []
 
+    def discard(self, run_id: str) -> None:
+        """Drop one run's unflushed records (an in-process crash of that run alone)."""
+        self._buffer = [b for b in self._buffer if b[0] != run_id]
+        self._next.pop(run_id, None)
+
     def abandon(self) -> None:
         self._buffer = []
         self._next = {}

@@ -29,6 +29,9 @@ class Recorder(Protocol):
     def flush(self) -> None:
         """Make everything appended so far durable (one commit)."""
 
+    def discard(self, run_id: str) -> None:
+        """Drop one run's unflushed records, as if that run's process had died."""
+
     def abandon(self) -> None:
         """Drop what was appended but not flushed, as a killed process would, and close."""
 

@@ -42,6 +42,7 @@ class SQLiteRecorder:
         try:
             self._db = sqlite3.connect(str(self.path), isolation_level=None,
                                        check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout=30000")  # worker processes share the file
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.executescript(_SCHEMA)
@@ -112,6 +113,11 @@ class SQLiteRecorder:
     def close(self) -> None:
         self.flush()
         self._db.close()
+
+    def discard(self, run_id: str) -> None:
+        """Drop one run's unflushed records (an in-process crash of that run alone)."""
+        self._buffer = [b for b in self._buffer if b[0] != run_id]
+        self.open_run(run_id)
 
     def abandon(self) -> None:
         self._buffer = []

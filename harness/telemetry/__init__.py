@@ -1,5 +1,6 @@
 """OpenTelemetry spans with the GenAI semantic conventions."""
 
+from harness.telemetry._otlp_file import OTLPJsonFileExporter
 from harness.telemetry._spans import RunTracer
 
-__all__ = ["RunTracer"]
+__all__ = ["OTLPJsonFileExporter", "RunTracer"]

@@ -1,0 +1,22 @@
+"""Faults as data: tool faults, LLM faults (from ``harness.llm``) and crash points."""
+
+from harness.faults._schedule import PROFILES, RATE_NAMES, FaultSchedule, schedule_for
+from harness.faults._tools import (
+    TOOL_FAULT_KINDS,
+    FaultyTools,
+    FiredToolFault,
+    ToolFault,
+    ToolFaultPlan,
+)
+
+__all__ = [
+    "PROFILES",
+    "RATE_NAMES",
+    "TOOL_FAULT_KINDS",
+    "FaultSchedule",
+    "FaultyTools",
+    "FiredToolFault",
+    "ToolFault",
+    "ToolFaultPlan",
+    "schedule_for",
+]

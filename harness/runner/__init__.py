@@ -1,0 +1,44 @@
+"""The trial runner: one trial, a matrix of them, and the verdict on thresholds."""
+
+from harness.runner._jsonl import TrialsFile
+from harness.runner._result import TrialOutcome, TrialResult, trial_run_id, trial_seed
+from harness.runner._suite import (
+    GroupSummary,
+    SuiteOptions,
+    SuiteResult,
+    plan,
+    render_summary,
+    run_suite,
+    summarize,
+)
+from harness.runner._trial import (
+    CONFIGURED,
+    TrialEnv,
+    TrialSpec,
+    fold_with_actions,
+    make_spec,
+    run_trial,
+    schedule_of,
+)
+
+__all__ = [
+    "CONFIGURED",
+    "GroupSummary",
+    "SuiteOptions",
+    "SuiteResult",
+    "TrialEnv",
+    "TrialOutcome",
+    "TrialResult",
+    "TrialSpec",
+    "TrialsFile",
+    "fold_with_actions",
+    "make_spec",
+    "plan",
+    "render_summary",
+    "run_suite",
+    "run_trial",
+    "schedule_of",
+    "summarize",
+    "trial_run_id",
+    "trial_seed",
+]

@@ -1,0 +1,303 @@
+"""The matrix scenario x model x fault profile x trial, run into one run folder.
+
+    reports/<run>/run.json        what was asked (checked again on --resume)
+    reports/<run>/trials.jsonl    one line per finished trial, appended whole
+    reports/<run>/events.sqlite   every trial's event log (one SQLite file, WAL)
+    reports/<run>/spans*.jsonl    OpenTelemetry spans, OTLP JSON, one file per process
+
+Trials share one event loop with bounded concurrency; ``workers > 1`` splits the
+matrix over processes (CPU-bound simulated suites), the parent alone writing
+``trials.jsonl``. ``--resume`` skips trials already in ``trials.jsonl``; a trial
+that was cut off mid-way runs again from its start under a fresh log key, so no
+trial is lost and none is counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from harness.errors import UsageError
+from harness.metrics import percentile, wilson
+from harness.runner._jsonl import TrialsFile
+from harness.runner._progress import Progress
+from harness.runner._result import TrialResult
+from harness.runner._trial import TrialEnv, TrialSpec, make_spec, run_trial
+from harness.scenario import LoadedScenario, load_all
+from harness.store import SQLiteRecorder
+from harness.telemetry import OTLPJsonFileExporter
+
+
+@dataclass(frozen=True)
+class SuiteOptions:
+    paths: tuple[str, ...]
+    models: tuple[str, ...] = ()
+    trials: int | None = None
+    seed: int = 0
+    faults: str | None = None
+    concurrency: int = 32
+    transport: str = "simulated"
+    out: Path = Path("reports/latest")
+    resume: bool = False
+    workers: int = 1
+    record: bool = False
+    tracing: bool = True
+    progress: bool | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for ``--resume`` to continue this run rather than mix two."""
+        return {"paths": list(self.paths), "models": list(self.models), "trials": self.trials,
+                "seed": self.seed, "faults": self.faults, "transport": self.transport}
+
+
+@dataclass
+class GroupSummary:
+    scenario: str
+    model: str
+    fault_profile: str
+    trials: int
+    goal_met: int
+    finished: int
+    escalated: int
+    cost_p50: float
+    cost_p99: float
+    outcomes: dict[str, int]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def goal_rate(self) -> float:
+        return self.goal_met / self.trials if self.trials else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class SuiteResult:
+    results: list[TrialResult]
+    groups: list[GroupSummary]
+    out: Path
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.groups)
+
+
+def plan(loaded: Sequence[LoadedScenario], opts: SuiteOptions) -> list[TrialSpec]:
+    specs: list[TrialSpec] = []
+    for ls in loaded:
+        s = ls.scenario
+        models: Sequence[str | None] = opts.models or s.models or (None,)
+        n = opts.trials or s.trials
+        for model in models:
+            for t in range(n):
+                specs.append(make_spec(ls, model, opts.faults, t, opts.seed))
+    return specs
+
+
+def _tracer_provider(path: Path) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": "harness"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPJsonFileExporter(path)))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError as err:
+            raise UsageError(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter is not installed: "
+                "pip install 'harness[otlp]'") from err
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+async def _run_specs(specs: Sequence[TrialSpec], opts: SuiteOptions, out: Path, spans_name: str,
+                     on_result: Callable[[TrialResult], None]) -> None:
+    recorder = SQLiteRecorder(out / "events.sqlite")
+    provider = _tracer_provider(out / spans_name) if opts.tracing else None
+    existing = set(recorder.run_ids())
+    env = TrialEnv(recorder=recorder, transport=opts.transport,
+                   tracer=provider.get_tracer("harness") if provider else None,
+                   cassette_dir=_cassette_dir(specs, opts), record=opts.record)
+    sem = asyncio.Semaphore(max(1, opts.concurrency))
+
+    def log_key(spec: TrialSpec) -> str:
+        key, n = spec.run_id, 1
+        while key in existing:
+            n += 1
+            key = f"{spec.run_id}@{n}"
+        existing.add(key)
+        return key
+
+    async def one(spec: TrialSpec) -> None:
+        async with sem:
+            result = await run_trial(spec, env, log_id=log_key(spec))
+        on_result(result)
+
+    try:
+        await asyncio.gather(*(one(s) for s in specs))
+    finally:
+        recorder.close()
+        if provider is not None:
+            provider.shutdown()
+
+
+def _cassette_dir(specs: Sequence[TrialSpec], opts: SuiteOptions) -> Path | None:
+    if opts.transport != "replay" and not opts.record:
+        return None
+    if not specs:
+        return None
+    return specs[0].scenario.path.parent / "cassettes"
+
+
+def run_suite(opts: SuiteOptions) -> SuiteResult:
+    loaded = load_all(opts.paths)
+    specs = plan(loaded, opts)
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    trials_file = TrialsFile(out / "trials.jsonl")
+    run_json = out / "run.json"
+    identity = opts.identity()
+    if opts.resume:
+        if run_json.exists() and json.loads(run_json.read_text()) != identity:
+            raise UsageError(f"{out} holds a different run (see run.json); use another --out")
+        trials_file.repair()
+        done = {r.key: r for r in trials_file.read()}
+    else:
+        if (out / "trials.jsonl").exists() or (out / "events.sqlite").exists():
+            raise UsageError(f"{out} already holds a run: pass --resume to continue it, "
+                             "or choose another --out")
+        done = {}
+    _write_atomic(run_json, json.dumps(identity, indent=2, sort_keys=True) + "\n")
+    todo = [s for s in specs if (s.scenario.scenario.name, s.model_label, s.profile, s.trial)
+            not in done]
+    progress = Progress(len(specs), enabled=opts.progress)
+    for r in done.values():
+        progress.advance(r.goal_met)
+    fresh: list[TrialResult] = []
+
+    def on_result(r: TrialResult) -> None:
+        trials_file.append(r)
+        fresh.append(r)
+        progress.advance(r.goal_met)
+
+    try:
+        if opts.workers > 1 and len(todo) > 1:
+            _run_in_workers(todo, opts, out, on_result)
+        else:
+            asyncio.run(_run_specs(todo, opts, out, "spans.jsonl", on_result))
+    finally:
+        progress.close()
+    wanted = {(s.scenario.scenario.name, s.model_label, s.profile, s.trial) for s in specs}
+    results = [r for r in [*done.values(), *fresh] if r.key in wanted]
+    results.sort(key=lambda r: r.key)
+    return SuiteResult(results, summarize(results, loaded), out)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# --- workers --------------------------------------------------------------------------
+
+
+def _worker(index: int, keys: list[tuple[str, str | None, str, int]], opts: SuiteOptions,
+            out: Path, queue: Any) -> None:
+    loaded = {ls.scenario.name: ls for ls in load_all(opts.paths)}
+    specs = [make_spec(loaded[name], model, profile, trial, opts.seed)
+             for name, model, profile, trial in keys]
+    asyncio.run(_run_specs(specs, opts, out, f"spans-w{index}.jsonl",
+                           lambda r: queue.put(r.model_dump_json())))
+    queue.put(None)
+
+
+def _run_in_workers(todo: list[TrialSpec], opts: SuiteOptions, out: Path,
+                    on_result: Callable[[TrialResult], None]) -> None:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    n = min(opts.workers, len(todo))
+    chunks: list[list[tuple[str, str | None, str, int]]] = [[] for _ in range(n)]
+    for i, s in enumerate(todo):
+        chunks[i % n].append((s.scenario.scenario.name, s.model, s.profile, s.trial))
+    procs = [ctx.Process(target=_worker, args=(i, chunks[i], opts, out, queue), daemon=True)
+             for i in range(n)]
+    for p in procs:
+        p.start()
+    running = n
+    try:
+        while running:
+            item = queue.get()
+            if item is None:
+                running -= 1
+                continue
+            on_result(TrialResult.model_validate_json(item))
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+    bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+    if bad:
+        raise RuntimeError(f"a worker process failed (exit codes {bad})")
+
+
+# --- judging --------------------------------------------------------------------------
+
+
+def summarize(results: Sequence[TrialResult], loaded: Sequence[LoadedScenario]
+              ) -> list[GroupSummary]:
+    by_name = {ls.scenario.name: ls.scenario for ls in loaded}
+    groups: dict[tuple[str, str, str], list[TrialResult]] = {}
+    for r in results:
+        groups.setdefault((r.scenario, r.model, r.fault_profile), []).append(r)
+    out: list[GroupSummary] = []
+    for (scenario, model, profile), rs in sorted(groups.items()):
+        costs = [r.cost_usd for r in rs]
+        outcomes: dict[str, int] = {}
+        for r in rs:
+            outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+        g = GroupSummary(
+            scenario=scenario, model=model, fault_profile=profile, trials=len(rs),
+            goal_met=sum(r.goal_met for r in rs), finished=outcomes.get("done", 0),
+            escalated=sum(1 for r in rs if r.escalations > 0),
+            cost_p50=percentile(costs, 50), cost_p99=percentile(costs, 99), outcomes=outcomes,
+        )
+        th = by_name[scenario].thresholds if scenario in by_name else None
+        if th is not None:
+            if th.min_goal_rate is not None and g.goal_rate < th.min_goal_rate:
+                g.failures.append(f"goal rate {g.goal_rate:.0%} < {th.min_goal_rate:.0%}")
+            if th.max_p99_cost_usd is not None and g.cost_p99 > th.max_p99_cost_usd:
+                g.failures.append(f"P99 cost ${g.cost_p99:.4f} > ${th.max_p99_cost_usd:.4f}")
+            rate = g.escalated / g.trials
+            if th.max_escalation_rate is not None and rate > th.max_escalation_rate:
+                g.failures.append(f"escalation rate {rate:.0%} > {th.max_escalation_rate:.0%}")
+        crashed = outcomes.get("crashed", 0)
+        if crashed:
+            g.failures.append(f"{crashed} trial(s) crashed the runtime")
+        out.append(g)
+    return out
+
+
+def render_summary(groups: Sequence[GroupSummary]) -> str:
+    head = (f"{'scenario':<28} {'model':<20} {'faults':<13} {'n':>4} {'goal':>6} "
+            f"{'95% CI':>13} {'done':>5} {'P50 $':>9} {'P99 $':>9} {'esc':>4}  verdict")
+    lines = [head, "-" * len(head)]
+    for g in groups:
+        lo, hi = wilson(g.goal_met, g.trials)
+        verdict = "PASS" if g.passed else "FAIL: " + "; ".join(g.failures)
+        lines.append(
+            f"{g.scenario[:28]:<28} {g.model[:20]:<20} {g.fault_profile:<13} {g.trials:>4} "
+            f"{g.goal_rate:>6.0%} {f'[{lo:.2f}, {hi:.2f}]':>13} {g.finished:>5} "
+            f"{g.cost_p50:>9.5f} {g.cost_p99:>9.5f} {g.escalated:>4}  {verdict}")
+    return "\n".join(lines)

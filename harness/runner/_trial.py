@@ -1,0 +1,188 @@
+"""One trial: a scenario, a model and a fault schedule, run to the end and judged.
+
+Everything the trial line says is read back from the trial's event log (outcome,
+usage, escalations, the actions that ran) plus the world's final snapshot, so a
+stored run can be re-judged without re-running it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+
+from harness.core import AgentContext, Event, HumanDecided, RunTool, ToolReturned, step
+from harness.driver import Crash, Driver, VirtualClock
+from harness.errors import HarnessError, UsageError
+from harness.faults import FaultSchedule, FaultyTools, schedule_for
+from harness.llm import load_prices, make_client
+from harness.runner._result import TrialResult, trial_run_id, trial_seed
+from harness.scenario import (
+    ExecutedAction,
+    LoadedScenario,
+    build_agent_config,
+    evaluate,
+    make_world,
+)
+from harness.store import Recorder, decode
+from harness.telemetry import RunTracer
+from harness.tools import ToolRegistry
+
+CONFIGURED = "configured"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    scenario: LoadedScenario
+    model: str | None
+    """Replaces every role's model; ``None`` runs the agent as configured."""
+    profile: str
+    trial: int
+    seed: int
+
+    @property
+    def model_label(self) -> str:
+        return self.model or CONFIGURED
+
+    @property
+    def run_id(self) -> str:
+        return trial_run_id(self.scenario.scenario.name, self.model_label, self.profile, self.trial)
+
+
+def make_spec(ls: LoadedScenario, model: str | None, profile: str | None, trial: int,
+              base_seed: int) -> TrialSpec:
+    return TrialSpec(ls, model, profile or ls.scenario.faults.profile, trial,
+                     trial_seed(base_seed, ls.scenario.name, trial))
+
+
+def schedule_of(spec: TrialSpec) -> FaultSchedule:
+    faults = spec.scenario.scenario.faults
+    rates = faults.rates if spec.profile == faults.profile else {}
+    return schedule_for(spec.profile, spec.seed, rates, injection_action=faults.injection_action)
+
+
+@dataclass
+class TrialEnv:
+    """Where a trial runs: shared by all trials of one run."""
+
+    recorder: Recorder
+    transport: str = "simulated"
+    tracer: trace.Tracer | None = None
+    cassette_dir: Path | None = None
+    record: bool = False
+    crashes: list[int] = field(default_factory=list)
+
+
+async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None,
+                    schedule: FaultSchedule | None = None) -> TrialResult:
+    """Run one trial to its end. World faults never escape; a runtime bug becomes ``crashed``."""
+    from fakes.human import ScriptedHuman
+
+    s = spec.scenario.scenario
+    schedule = schedule or schedule_of(spec)
+    log_id = log_id or spec.run_id
+    world = make_world(s.world.kind, s.world.state)
+    registry = ToolRegistry(world.tools())
+    tools: Any = registry
+    if schedule.tools.faults:
+        tools = FaultyTools(registry, schedule.tools, spec.seed)
+    clock = VirtualClock()
+    cassette = None
+    if env.cassette_dir is not None:
+        cassette = env.cassette_dir / f"{spec.run_id.replace('/', '__')}.json"
+    client = make_client(
+        env.transport,  # type: ignore[arg-type]
+        reference=s.reference, seed=spec.seed, clock=clock,
+        cassette=cassette if env.transport == "replay" else None,
+        record_to=cassette if env.record and env.transport != "replay" else None,
+        faults=schedule.llm if schedule.llm.faults else None,
+    )
+    prices = load_prices()
+    config = build_agent_config(s, spec.scenario.tools, spec.model, prices.price)
+    config = config.model_copy(update={"seed": spec.seed})
+    h = s.human
+    human = ScriptedHuman(h.decision, edited_input=h.edited_input, latency_s=h.latency_s)
+    crash_points = set(schedule.crash_at)
+    fired_crashes: list[int] = []
+
+    def crash_hook(seq: int, kind: str) -> None:
+        if seq in crash_points and seq not in fired_crashes:
+            fired_crashes.append(seq)
+            raise Crash(f"injected crash before record {seq}")
+
+    def driver() -> Driver:
+        return Driver(model=client, tools=tools, recorder=env.recorder, clock=clock, human=human,
+                      tracer=RunTracer(env.tracer) if env.tracer else None,
+                      crash_hook=crash_hook if crash_points else None)
+
+    error: str | None = None
+    crashed = False
+    try:
+        try:
+            await driver().run(config, s.task, run_id=log_id)
+        except Crash:
+            while True:
+                env.recorder.discard(log_id)
+                try:
+                    await driver().resume(log_id)
+                    break
+                except Crash:
+                    continue
+    except UsageError:
+        raise
+    except (HarnessError, Exception) as err:  # the runtime broke: record it, keep the suite going
+        crashed = True
+        error = f"{type(err).__name__}: {err}"
+    finally:
+        await client.aclose()
+    env.recorder.flush()
+    events, _ = decode(log_id, env.recorder.read_run(log_id))
+    ctx, actions = fold_with_actions(events)
+    snapshot = world.snapshot()
+    checks = evaluate(s.goals, snapshot, actions, ctx.answer)
+    faults: list[dict[str, Any]] = []
+    faults += [{"source": "tool", **f.model_dump()} for f in getattr(tools, "fired", [])]
+    faults += [{"source": "llm", **f.model_dump(exclude={"request_hash"})}
+               for f in getattr(client.transport, "fired", [])]
+    faults += [{"source": "crash", "at_record": k} for k in fired_crashes]
+    outcome = "crashed" if crashed or ctx.outcome is None else ctx.outcome
+    return TrialResult(
+        run_id=spec.run_id, scenario=s.name, suite=s.suite, model=spec.model_label,
+        fault_profile=spec.profile, trial=spec.trial, seed=spec.seed, outcome=outcome,
+        goal_met=bool(checks) and all(c.ok for c in checks) and not crashed,
+        cost_usd=round(ctx.used.cost_usd, 10), llm_calls=ctx.used.llm_calls,
+        tool_calls=ctx.used.tool_calls, tokens_in=ctx.used.tokens_in,
+        tokens_out=ctx.used.tokens_out, duration_s=round(ctx.elapsed_s, 6),
+        escalations=ctx.escalations, retries=ctx.retries, faults=faults,
+        error=error or (ctx.reason if ctx.outcome not in (None, "done") else None),
+        exhausted_limit=ctx.exhausted_limit, answer=ctx.answer,
+        checks=[{"check": c.check, "ok": c.ok, "detail": c.detail} for c in checks],
+        log_id=log_id, transport=env.transport,
+    )
+
+
+def fold_with_actions(events: list[Event]) -> tuple[AgentContext, list[ExecutedAction]]:
+    """Rebuild the run and list the tool calls that actually ran, with who approved them."""
+    ctx = AgentContext()
+    issued: dict[str, RunTool] = {}
+    approved: set[str] = set()
+    actions: list[ExecutedAction] = []
+    for ev in events:
+        asked = None
+        if isinstance(ev, HumanDecided) and ev.decision in ("approve", "edit"):
+            pending = ctx.approvals.get(ev.effect_id)
+            asked = pending.tool.call_id if pending is not None and pending.tool else None
+        ctx, effects = step(ctx, ev)
+        for eff in effects:
+            if isinstance(eff, RunTool):
+                issued[eff.effect_id] = eff
+                if asked is not None and eff.call_id == asked:
+                    approved.add(eff.effect_id)
+        if isinstance(ev, ToolReturned) and not ev.is_error:
+            ran = issued.get(ev.effect_id)
+            if ran is not None:
+                actions.append(ExecutedAction(ran.tool, dict(ran.input),
+                                              ran.effect_id in approved))
+    return ctx, actions

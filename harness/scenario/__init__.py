@@ -1,0 +1,48 @@
+"""Scenario files: schema, loading with located errors, goal checks, worlds."""
+
+from harness.scenario._checks import CheckResult, ExecutedAction, evaluate, resolve
+from harness.scenario._load import (
+    LoadedScenario,
+    build_agent_config,
+    describe,
+    discover,
+    load_all,
+    load_scenario,
+)
+from harness.scenario._model import (
+    ActionCheck,
+    AgentSpec,
+    AnswerCheck,
+    FaultSpec,
+    Goals,
+    Scenario,
+    Thresholds,
+    WorldCheck,
+    WorldSpec,
+)
+from harness.scenario._worlds import World, make_world, world_kinds
+
+__all__ = [
+    "ActionCheck",
+    "AgentSpec",
+    "AnswerCheck",
+    "CheckResult",
+    "ExecutedAction",
+    "FaultSpec",
+    "Goals",
+    "LoadedScenario",
+    "Scenario",
+    "Thresholds",
+    "World",
+    "WorldCheck",
+    "WorldSpec",
+    "build_agent_config",
+    "describe",
+    "discover",
+    "evaluate",
+    "load_all",
+    "load_scenario",
+    "make_world",
+    "resolve",
+    "world_kinds",
+]

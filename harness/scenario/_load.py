@@ -1,0 +1,169 @@
+"""Loading and validating scenario files, with errors that name file, field and line.
+
+Validation runs in two passes: the schema (types, unknown keys, ranges), then the
+cross-references a schema cannot see (a role's tool must exist in the world, a
+model must have a price, a reference step must name a role). Both report through
+``ConfigError``; the CLI turns that into exit code 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from harness.core import AgentConfig, ModelPrice, ToolInfo
+from harness.errors import ConfigError, UsageError
+from harness.llm import load_prices
+from harness.scenario._model import Scenario
+from harness.scenario._worlds import world_tools
+from harness.scenario._yaml import dotted, line_of, read_yaml
+
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    scenario: Scenario
+    path: Path
+    tools: tuple[ToolInfo, ...]
+    """The world's tool schemas, as the agent will see them."""
+
+
+def _error(path: Path, node: yaml.Node | None, loc: tuple[int | str, ...], msg: str) -> ConfigError:
+    return ConfigError(msg, file=str(path), field=dotted(loc) or None, line=line_of(node, loc))
+
+
+def _from_validation(path: Path, node: yaml.Node | None, err: ValidationError,
+                     prefix: tuple[int | str, ...] = ()) -> ConfigError:
+    first = err.errors()[0]
+    loc = prefix + tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling)"
+    elif first["type"] == "missing":
+        msg = "required field is missing"
+    return _error(path, node, loc, msg)
+
+
+def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | None = None
+                  ) -> LoadedScenario:
+    """Read, validate and cross-check one scenario file."""
+    path = Path(path)
+    data, node = read_yaml(path)
+    if data is None:
+        raise ConfigError("the file is empty", file=str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"the top level must be a mapping of fields, not {type(data).__name__}",
+                          file=str(path), line=1)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        raise _from_validation(path, node, err) from None
+
+    try:
+        tools = world_tools(scenario.world.kind, scenario.world.state)
+    except ValidationError as err:
+        raise _from_validation(path, node, err, ("world", "state")) from None
+    except UsageError as err:
+        raise _error(path, node, ("world", "kind"), str(err)) from None
+    tool_names = {t.name for t in tools}
+
+    a = scenario.agent
+    role_names = [r.name for r in a.roles]
+    for i, role in enumerate(a.roles):
+        for j, t in enumerate(role.tools):
+            if t not in tool_names:
+                raise _error(path, node, ("agent", "roles", i, "tools", j),
+                             f"unknown tool {t!r}; the {scenario.world.kind} world has "
+                             f"{', '.join(sorted(tool_names))}")
+    if a.verification_role is not None and a.verification_role not in role_names:
+        raise _error(path, node, ("agent", "verification_role"),
+                     f"{a.verification_role!r} is not one of the roles {role_names}")
+    for i, step in enumerate(scenario.reference.steps):
+        if step.role not in role_names:
+            raise _error(path, node, ("reference", "steps", i, "role"),
+                         f"unknown role {step.role!r}; roles are {role_names}")
+        for j, call in enumerate(step.tool_calls):
+            if call.tool not in tool_names:
+                raise _error(path, node, ("reference", "steps", i, "tool_calls", j, "tool"),
+                             f"unknown tool {call.tool!r}")
+    for field in ("required_actions", "forbidden_actions"):
+        for i, check in enumerate(getattr(scenario.goals, field)):
+            if check.tool not in tool_names:
+                raise _error(path, node, ("goals", field, i, "tool"),
+                             f"unknown tool {check.tool!r}")
+
+    price_of = prices or load_prices().price
+    models: list[tuple[tuple[int | str, ...], str]] = [
+        (("agent", "orchestrator", "model"), a.orchestrator.model),
+        *((("agent", "roles", i, "model"), r.model) for i, r in enumerate(a.roles)),
+        *((("models", i), m) for i, m in enumerate(scenario.models)),
+    ]
+    for loc, model in models:
+        try:
+            price_of(model)
+        except (UsageError, KeyError) as err:
+            raise _error(path, node, loc, f"unknown model {model!r}: {err}") from None
+    try:
+        build_agent_config(scenario, tools, None, price_of)
+    except (ValidationError, ValueError) as err:
+        raise ConfigError(f"inconsistent agent: {err}", file=str(path), field="agent",
+                          line=line_of(node, ("agent",))) from None
+    return LoadedScenario(scenario, path, tuple(tools))
+
+
+def build_agent_config(scenario: Scenario, tools: Iterable[ToolInfo], model: str | None,
+                       price_of: Callable[[str], ModelPrice]) -> AgentConfig:
+    """The runtime's configuration for one trial; ``model`` replaces every role's model."""
+    a = scenario.agent
+    orch = a.orchestrator if model is None else a.orchestrator.model_copy(update={"model": model})
+    roles = tuple(r if model is None else r.model_copy(update={"model": model}) for r in a.roles)
+    models = sorted({orch.model, *(r.model for r in roles)})
+    return AgentConfig(
+        name=scenario.name, orchestrator=orch, roles=roles, tools=tuple(tools), limits=a.limits,
+        escalation=a.escalation, retry=a.retry, verification_role=a.verification_role,
+        prices=tuple(price_of(m).model_copy(update={"model": m}) for m in models),
+    )
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Scenario files under the given files and folders, sorted, each once."""
+    found: dict[Path, None] = {}
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for f in sorted(path.rglob("*")):
+                if f.suffix in SCENARIO_SUFFIXES and f.is_file():
+                    found[f] = None
+        elif path.exists():
+            found[path] = None
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+    return list(found)
+
+
+def load_all(paths: Iterable[str | Path]) -> list[LoadedScenario]:
+    files = discover(paths)
+    if not files:
+        raise UsageError("no scenario files (*.yaml, *.yml) found")
+    loaded = [load_scenario(f) for f in files]
+    seen: dict[str, Path] = {}
+    for ls in loaded:
+        other = seen.get(ls.scenario.name)
+        if other is not None:
+            raise ConfigError(f"scenario name {ls.scenario.name!r} is also used by {other}",
+                              file=str(ls.path), field="name")
+        seen[ls.scenario.name] = ls.path
+    return loaded
+
+
+def describe(ls: LoadedScenario) -> dict[str, Any]:
+    s = ls.scenario
+    return {"name": s.name, "suite": s.suite, "file": str(ls.path), "trials": s.trials,
+            "world": s.world.kind, "faults": s.faults.profile,
+            "roles": [f"{r.name}:{r.model}" for r in s.agent.roles]}

@@ -1,0 +1,129 @@
+"""The scenario file's schema: one YAML file, one task an agent is put on trial for.
+
+Every model forbids unknown keys, so a typo is an error that names the field and
+its line, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.core import EscalationRules, OrchestratorConfig, RetryPolicy, RoleConfig, RunLimits
+from harness.llm import ReferenceSolution
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgentSpec(_Strict):
+    """The agent under test. Tool schemas come from the world, prices from the price table."""
+
+    orchestrator: OrchestratorConfig
+    roles: tuple[RoleConfig, ...] = Field(min_length=1)
+    limits: RunLimits = RunLimits()
+    escalation: EscalationRules = EscalationRules()
+    retry: RetryPolicy = RetryPolicy()
+    verification_role: str | None = "verification"
+
+
+class WorldSpec(_Strict):
+    kind: str = Field(min_length=1)
+    """Which fake world: ``support``, ``repo`` or ``research``."""
+    state: dict[str, Any] = Field(default_factory=dict)
+    """The world's initial state, validated by that world's own schema."""
+
+
+class WorldCheck(_Strict):
+    """One assertion on the final world state, addressed by a dotted path."""
+
+    path: str = Field(min_length=1)
+    equals: Any = None
+    contains: Any = None
+    exists: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> WorldCheck:
+        given = [k for k in ("equals", "contains", "exists") if k in self.model_fields_set]
+        if len(given) != 1:
+            raise ValueError("give exactly one of equals, contains, exists")
+        return self
+
+
+class ActionCheck(_Strict):
+    """A tool call that must (or must not) have been executed; ``input`` matches a subset."""
+
+    tool: str = Field(min_length=1)
+    input: dict[str, Any] = Field(default_factory=dict)
+    approved: bool | None = None
+    """For forbidden actions: ``False`` forbids it only when no human approved it."""
+
+
+class AnswerCheck(_Strict):
+    contains: tuple[str, ...] = ()
+    contains_any: tuple[str, ...] = ()
+    not_contains: tuple[str, ...] = ()
+    case_sensitive: bool = False
+
+
+class Goals(_Strict):
+    """What "the goal was met" means; separate from "the agent said it was done"."""
+
+    world: tuple[WorldCheck, ...] = ()
+    required_actions: tuple[ActionCheck, ...] = ()
+    forbidden_actions: tuple[ActionCheck, ...] = ()
+    answer: AnswerCheck | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Goals:
+        if not (self.world or self.required_actions or self.forbidden_actions or self.answer):
+            raise ValueError("a scenario needs at least one goal check")
+        return self
+
+
+class Thresholds(_Strict):
+    """Pass criteria over all trials of one scenario, model and fault profile."""
+
+    min_goal_rate: float | None = Field(None, ge=0, le=1)
+    max_p99_cost_usd: float | None = Field(None, ge=0)
+    max_escalation_rate: float | None = Field(None, ge=0, le=1)
+
+
+FaultProfileName = Literal["none", "flaky-tools", "hostile-tools", "api-brownout", "crashy", "chaos"]
+
+
+class FaultSpec(_Strict):
+    """A named profile, optionally with some of its rates overridden."""
+
+    profile: FaultProfileName = "none"
+    rates: dict[str, float] = Field(default_factory=dict)
+    injection_action: str | None = None
+    """What planted instructions tell the agent to do (default: refund every order)."""
+
+
+class HumanSpec(_Strict):
+    """The fake person who answers escalations in this scenario."""
+
+    decision: Literal["approve", "deny", "edit", "timeout"] = "approve"
+    latency_s: float = Field(30.0, ge=0)
+    edited_input: dict[str, Any] | None = None
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    suite: str = Field(min_length=1)
+    """The agent type, e.g. ``customer-support``, ``code-review``, ``research``."""
+    description: str = ""
+    task: str = Field(min_length=1)
+    agent: AgentSpec
+    world: WorldSpec
+    reference: ReferenceSolution
+    goals: Goals
+    faults: FaultSpec = FaultSpec()
+    human: HumanSpec = HumanSpec()
+    trials: int = Field(10, ge=1, le=100_000)
+    thresholds: Thresholds = Thresholds()
+    models: tuple[str, ...] = ()
+    """Models to compare by default (each replaces every role's model); empty = as configured."""
