@@ -78,6 +78,7 @@ class ModelError(EffectError):
         self.kind = kind
         self.status = status
         self.retry_after_s = retry_after_s
+        self.message = message
         super().__init__(f"{kind}: {message}")
 
 

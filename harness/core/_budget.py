@@ -77,24 +77,31 @@ def check_before_model_call(
     ``max_tokens`` is clamped to the tokens and dollars left; a call that could not
     produce even a short reply is refused rather than sent to be truncated.
     """
-    held = used.plus(reserved)
+    # what is spent plus what is held (``used.plus(reserved)``), read field by field
+    u, r, lim = used.__dict__, reserved.__dict__, limits.__dict__
     timeout = _check_wall(limits, elapsed_s, scope)
-    if _over(limits.llm_calls, held.llm_calls + 1):
-        raise LimitExceeded(scope + "llm_calls", held.llm_calls + 1, limits.llm_calls or 0)
-    if _over(limits.tokens_in, held.tokens_in + input_tokens):
-        raise LimitExceeded(scope + "tokens_in", held.tokens_in + input_tokens, limits.tokens_in or 0)
+    if lim["llm_calls"] is not None:
+        calls = u["llm_calls"] + r["llm_calls"] + 1
+        if _over(lim["llm_calls"], calls):
+            raise LimitExceeded(scope + "llm_calls", calls, lim["llm_calls"] or 0)
+    if lim["tokens_in"] is not None:
+        tokens_in = u["tokens_in"] + r["tokens_in"] + input_tokens
+        if _over(lim["tokens_in"], tokens_in):
+            raise LimitExceeded(scope + "tokens_in", tokens_in, lim["tokens_in"] or 0)
     max_tokens = want_max_tokens
-    if limits.tokens_out is not None:
-        max_tokens = min(max_tokens, limits.tokens_out - held.tokens_out)
+    if lim["tokens_out"] is not None:
+        max_tokens = min(max_tokens, lim["tokens_out"] - (u["tokens_out"] + r["tokens_out"]))
     floor = min(want_max_tokens, 16)
     if max_tokens < floor:
-        raise LimitExceeded(scope + "tokens_out", held.tokens_out + floor, limits.tokens_out or 0)
-    if limits.cost_usd is not None and price is not None:
-        left = limits.cost_usd - held.cost_usd
+        held_out = u["tokens_out"] + r["tokens_out"]
+        raise LimitExceeded(scope + "tokens_out", held_out + floor, lim["tokens_out"] or 0)
+    if lim["cost_usd"] is not None and price is not None:
+        held_cost = u["cost_usd"] + r["cost_usd"]
+        left = lim["cost_usd"] - held_cost
         max_tokens = min(max_tokens, price.max_output_tokens_for(left, input_tokens))
         if max_tokens < floor:
-            need = held.cost_usd + price.worst_case_cost(input_tokens, floor)
-            raise LimitExceeded(scope + "cost_usd", need, limits.cost_usd)
+            need = held_cost + price.worst_case_cost(input_tokens, floor)
+            raise LimitExceeded(scope + "cost_usd", need, lim["cost_usd"])
     return max_tokens, timeout
 
 
@@ -103,6 +110,8 @@ def check_before_tool_call(
 ) -> float | None:
     """Return the call's timeout (what is left of wall time), or raise ``LimitExceeded``."""
     timeout = _check_wall(limits, elapsed_s, scope)
+    if limits.tool_calls is None:
+        return timeout
     held = used.tool_calls + reserved.tool_calls + 1
     if _over(limits.tool_calls, held):
         raise LimitExceeded(scope + "tool_calls", held, limits.tool_calls or 0)

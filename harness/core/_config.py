@@ -89,6 +89,9 @@ class RetryPolicy(_Data):
     max_attempts: int = Field(4, ge=1)
     base_delay_s: float = Field(1.0, ge=0)
     max_delay_s: float = Field(30.0, ge=0)
+    call_timeout_s: float = Field(600.0, gt=0)
+    """No single model call may take longer than this (the SDK's own default), so one
+    hung call cannot eat the whole wall-time budget; a timeout is retried like a 504."""
     retry_after_cap_s: float = Field(60.0, ge=0)
     """A server's ``retry-after`` is honoured up to this many seconds."""
     jitter: float = Field(0.25, ge=0, le=1)

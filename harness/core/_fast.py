@@ -16,12 +16,13 @@ from pydantic import BaseModel
 M = TypeVar("M", bound=BaseModel)
 
 _set = object.__setattr__
+_new = object.__new__
 _ALL_FIELDS: dict[type, set[str]] = {}
 
 
 def from_dict(cls: type[M], values: dict[str, Any]) -> M:
     """A ``cls`` whose fields are exactly ``values`` (all of them must be given)."""
-    obj = cls.__new__(cls)
+    obj = _new(cls)
     _set(obj, "__dict__", values)
     fields = _ALL_FIELDS.get(cls)
     if fields is None:

@@ -128,6 +128,29 @@ def count_tokens(value: Any) -> int:
 
 
 def _count(value: Any) -> int:
+    # exact types first, with plain loops: this runs on every message a run appends
+    t = type(value)
+    if t is str:
+        return ((len(value) if value.isascii() else len(value.encode())) + 3) // 4
+    if t is dict:
+        n = 3
+        for v in value.values():
+            if type(v) is str:
+                n += ((len(v) if v.isascii() else len(v.encode())) + 3) // 4
+            else:
+                n += _count(v)
+        return n
+    if t is list or t is tuple:
+        n = 0
+        for v in value:
+            n += _count(v)
+        return n
+    if t is int:
+        return (len(str(value)) + 3) // 4
+    return _count_any(value)
+
+
+def _count_any(value: Any) -> int:
     if isinstance(value, str):
         return (len(value.encode()) + 3) // 4
     if isinstance(value, dict):

@@ -51,6 +51,8 @@ from harness.errors import IllegalTransition, LimitExceeded, RuntimeFault, Termi
 
 ORCHESTRATOR = "orchestrator"
 _ONE_FAILED_CALL = RunUsage(llm_calls=1)
+_JSON = json.JSONEncoder(sort_keys=True, default=str)
+"""``json.dumps(value, sort_keys=True, default=str)``, without building an encoder per call."""
 
 
 class UnknownEffect(RuntimeFault):
@@ -160,7 +162,7 @@ class _Draft:
     over as the new context's fields, with no copying either way.
     """
 
-    __slots__ = ("__dict__", "out")
+    __slots__ = ("__dict__", "_own", "out")
 
     def __init__(self, ctx: AgentContext, at: float) -> None:
         f = dict(ctx.__dict__)
@@ -172,6 +174,8 @@ class _Draft:
         f["agents"] = dict(f["agents"])
         self.__dict__ = f
         self.out: list[Effect] = []
+        self._own: dict[str, SubAgent] = {}
+        """Sub-agents copied during this step: nothing outside the step has seen them."""
 
     if TYPE_CHECKING:
         # plain field access keeps handlers readable: ``d.state`` is the draft's field
@@ -218,8 +222,23 @@ class _Draft:
         return self.agents[agent_id]  # type: ignore[no-any-return]
 
     def put_agent(self, sub: SubAgent, **changes: Any) -> SubAgent:
-        new = replace(sub, **changes) if changes else sub
-        self.agents[new.step_id] = new
+        """Store ``sub`` with ``changes`` and return the stored version.
+
+        The first change to a sub-agent in a step copies it; later changes in the same
+        step update that copy in place (no earlier context or effect holds it). So
+        after a put, read the sub-agent through the returned value or ``agent()``,
+        never through a reference taken before the put.
+        """
+        if not changes:
+            self.agents[sub.step_id] = sub
+            return sub
+        step_id = sub.step_id
+        if self._own.get(step_id) is sub and self.agents.get(step_id) is sub:
+            sub.__dict__.update(changes)
+            return sub
+        new = replace(sub, **changes)
+        self.agents[step_id] = new
+        self._own[step_id] = new
         return new
 
     def blocked(self) -> bool:
@@ -672,6 +691,15 @@ def _on_agent_reply(d: _Draft, eff: CallModel, resp: ModelResponse) -> None:
             _note_failure(d, f"step {sub.step_id}: tool_use ids repeat in {list(ids)}")
             _end_agent(d, sub, ok=False, error=f"malformed reply: tool_use ids repeat {list(ids)}")
             return
+        if resp.stop_reason == "max_tokens":
+            # a tool call cut off mid-input must not run: its input may be incomplete.
+            # Every tool_use still needs its tool_result, so each gets an error to retry.
+            blocks = [{"type": "tool_result", "tool_use_id": i, "is_error": True,
+                       "content": "This tool call was cut off at max_tokens and was not run. "
+                       "Call it again with a shorter input."} for i in ids]
+            _note_failure(d, f"step {sub.step_id}: tool call truncated at max_tokens")
+            _continue(d, sub, blocks)
+            return
         d.put_agent(sub, open_calls=ids, results={})
         for use in uses:
             _propose_tool(d, d.agent(sub.step_id), use)
@@ -740,7 +768,7 @@ def _tool_result(d: _Draft, agent_id: str, call_id: str, output: Any, is_error: 
     sub = d.agent(agent_id)
     if sub.status != "running" or call_id not in sub.open_calls:
         return
-    content = output if isinstance(output, str) else json.dumps(output, sort_keys=True, default=str)
+    content = output if isinstance(output, str) else _JSON.encode(output)
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id, "content": content}
     if is_error:
         block["is_error"] = True
@@ -1031,6 +1059,8 @@ def _call(
     except LimitExceeded as err:
         _finish(d, "budget_exhausted", reason=str(err), limit=err.limit)
         return
+    cap = d.config.retry.call_timeout_s
+    timeout = cap if timeout is None else min(timeout, cap)
     sub = d.agents.get(agent)
     if sub is not None and sub.limits is not None:
         try:
@@ -1077,5 +1107,5 @@ def _finish(d: _Draft, outcome: Outcome, *, answer: str = "", reason: str = "",
 
 
 def _short(value: Any, n: int = 160) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = value if isinstance(value, str) else _JSON.encode(value)
     return text if len(text) <= n else text[: n - 1] + "…"

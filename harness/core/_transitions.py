@@ -49,7 +49,10 @@ TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
         "model_replied": frozenset(
             {S.REFLECTING, S.PLANNING, S.EXECUTING, S.AWAITING_HUMAN, S.DONE, S.FAILED}
         ),
-        "model_failed": frozenset({S.REFLECTING, S.AWAITING_HUMAN, S.FAILED}),
+        # a verification whose call failed counts as a failed verdict, which replans
+        "model_failed": frozenset(
+            {S.REFLECTING, S.PLANNING, S.EXECUTING, S.AWAITING_HUMAN, S.FAILED}
+        ),
     },
     S.DONE: {},
     S.FAILED: {},

@@ -9,8 +9,9 @@ exactly the effects that were in flight.
 
 Time: with a virtual clock each effect runs on its own timeline starting at the
 moment the core issued it; results are delivered in order of their virtual
-finishing time (ties by launch order), which keeps parallel sub-agents parallel
-and every trial byte-for-byte reproducible. With the real clock, results are
+finishing time (ties by issue time, then effect number: an order a resume rebuilds
+from the log, which launch order would not survive), which keeps parallel sub-agents
+parallel and every trial byte-for-byte reproducible. With the real clock, results are
 delivered as they complete.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -96,7 +98,8 @@ class RunResult:
 @dataclass(order=True)
 class _Done:
     at: float
-    seq: int
+    order: tuple[float, int]
+    """(issued_at, effect number): the tie-break, the same in a run and its resume."""
     event: _Event = field(compare=False)
 
 
@@ -137,13 +140,24 @@ class Driver:
             raise UsageError(f"run {run_id!r} has no log to resume")
         events, intents = decode(run_id, records)
         ctx = AgentContext()
-        for i, ev in enumerate(events):
+        # an intent counts only for the call issued last under its effect id: a keyless
+        # call a human approved re-running is issued again under the same id, and an
+        # intent logged before that re-issue says nothing about whether the re-run started
+        live: dict[str, dict[str, Any]] = {}
+        next_event = iter(events)
+        for rec in records:
+            if rec.kind == INTENT:
+                eid = str(json.loads(rec.payload)["effect_id"])
+                live[eid] = intents[eid]
+                continue
             try:
-                ctx, _ = step(ctx, ev)
+                ctx, issued = step(ctx, next(next_event))
             except RuntimeFault as err:
-                raise LogDecodeError(run_id, i, f"event does not fold: {err}") from None
+                raise LogDecodeError(run_id, rec.seq, f"event does not fold: {err}") from None
+            for eff in issued:
+                live.pop(eff.effect_id, None)
         self.recorder.open_run(run_id)
-        r = _Run(self, run_id, ctx, len(records), intents)
+        r = _Run(self, run_id, ctx, len(records), live)
         if isinstance(self.clock, VirtualClock):
             self.clock.advance_to(ctx.now)
         await r.resume()
@@ -164,7 +178,7 @@ class _Run:
         self.launches = 0
         self.ready: list[_Done] = []
         self.tasks: dict[asyncio.Task[_Event], int] = {}
-        self.queued: list[tuple[int, Effect]] = []
+        self.queued: list[tuple[tuple[float, int], Effect]] = []
         self.tracer = drv._tracer or RunTracer()
 
     # -- log --------------------------------------------------------------------------
@@ -204,6 +218,16 @@ class _Run:
                                                          at=self.ctx.now))
                         continue
                 relaunch.append(eff)
+            # a crash between an event's commit and its intents' commit leaves side-effecting
+            # calls that never ran and have no intent: log it now, before they run, or a
+            # second crash would find no intent and re-run a keyless tool blindly
+            missing = [e for e in relaunch if isinstance(e, RunTool) and e.side_effecting
+                       and e.effect_id not in self.intents]
+            for eff in missing:
+                self._append(INTENT, encode_intent(eff.effect_id, eff.tool, eff.idempotency_key))
+                self.intents[eff.effect_id] = {"effect_id": eff.effect_id, "tool": eff.tool}
+            if missing:
+                self.drv.recorder.flush()
             await self._loop(None, relaunch, unknown)
         except BaseException as err:
             self._abandon(err)
@@ -271,14 +295,19 @@ class _Run:
         n = self.launches
         self.launches += 1
         if self.virtual:
-            self.queued.append((n, eff))
+            self.queued.append(((eff.issued_at, _effect_order(eff)), eff))
             return
         task = asyncio.get_running_loop().create_task(self._perform(eff))
         self.tasks[task] = n
 
     async def _timed(self, eff: Effect) -> _Event:
-        """Perform one effect on its own virtual timeline, starting when it was issued."""
-        token = _timeline.set([max(eff.issued_at, self.drv.clock.now())])
+        """Perform one effect on its own virtual timeline, starting when it was issued.
+
+        Exactly ``issued_at``, not the current time: an effect relaunched by ``resume``
+        was issued before the last logged event, and starting it late would change when
+        it finishes, hence the order of events and the resumed run's outcome.
+        """
+        token = _timeline.set([eff.issued_at])
         try:
             return await self._perform(eff)
         finally:
@@ -287,12 +316,17 @@ class _Run:
     async def _next(self) -> _Event:
         if self.virtual:
             # nothing really waits on a virtual clock: perform every launched effect now,
-            # in launch order, then deliver the one whose virtual finishing time comes first
+            # then deliver the one whose virtual finishing time comes first
             if self.queued:
                 queued, self.queued = self.queued, []
-                for n, eff in queued:
+                # performed in (issued_at, effect number) order, not launch order: a resume
+                # relaunches in that order, and a world's answers (receipt numbers) may
+                # depend on the order its calls arrive
+                if len(queued) > 1:
+                    queued.sort(key=_by_order)
+                for order, eff in queued:
                     ev = await self._timed(eff)
-                    heapq.heappush(self.ready, _Done(ev.at, n, ev))
+                    heapq.heappush(self.ready, _Done(ev.at, order, ev))
             if not self.ready:
                 raise RuntimeFault(f"run {self.run_id!r} is stuck: nothing in flight")
             done = heapq.heappop(self.ready)
@@ -314,9 +348,11 @@ class _Run:
                 await clock.sleep(eff.not_before - clock.now())
             start = clock.now()
             try:
-                resp = await _with_timeout(
-                    self.drv.model.complete(eff.request, timeout_s=eff.timeout_s),
-                    eff.timeout_s, self.virtual)
+                call = self.drv.model.complete(eff.request, timeout_s=eff.timeout_s)
+                if self.virtual or eff.timeout_s is None:
+                    resp = await call  # no wrapper coroutine on the hot path
+                else:
+                    resp = await asyncio.wait_for(call, eff.timeout_s)
                 if self.virtual and eff.timeout_s is not None and (
                         clock.now() - start > eff.timeout_s):
                     _rewind(clock, start + eff.timeout_s)
@@ -324,7 +360,7 @@ class _Run:
             except ModelError as err:
                 self.tracer.failed(eff.effect_id, err.kind, str(err))
                 return ModelFailed(effect_id=eff.effect_id, at=clock.now(), error_kind=err.kind,
-                                   message=str(err), status=err.status,
+                                   message=err.message, status=err.status,
                                    retry_after_s=err.retry_after_s)
             except TimeoutError:
                 self.tracer.failed(eff.effect_id, "timeout")
@@ -369,6 +405,10 @@ def _rewind(clock: Clock, t: float) -> None:
     line = _timeline.get()
     if line is not None:
         line[0] = t
+
+
+def _by_order(q: tuple[tuple[float, int], Effect]) -> tuple[float, int]:
+    return q[0]
 
 
 def _effect_order(eff: Effect) -> int:

@@ -31,6 +31,9 @@ from harness.errors import HarnessError, ModelError
 OFFLINE_API_KEY = "sk-ant-offline-not-a-key"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_TIMEOUT_S = 600.0
+#: The SDK's own default for establishing a connection. A bare float timeout would set
+#: the connect timeout to the whole 600 s, so a dead host would hold a call for ten minutes.
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
 
 #: 429 error codes (``error.details.error_code``) that mean money, not load.
 _SPEND_CODES = frozenset({
@@ -64,7 +67,7 @@ class AnthropicClient:
             api_key=api_key,
             base_url=base_url or DEFAULT_BASE_URL,
             max_retries=0,
-            timeout=default_timeout_s,
+            timeout=_timeout(default_timeout_s),
             http_client=self._http,
         )
 
@@ -88,7 +91,7 @@ class AnthropicClient:
             # reads it from the body, which ``extra_body`` writes verbatim.
             kwargs["extra_body"] = {"temperature": request.temperature}
         if timeout_s is not None:
-            kwargs["timeout"] = timeout_s
+            kwargs["timeout"] = _timeout(timeout_s)
         try:
             message = await self._sdk.messages.create(**kwargs)
         except anthropic.AnthropicError as exc:
@@ -109,6 +112,11 @@ class AnthropicClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _timeout(total_s: float) -> httpx2.Timeout:
+    """``total_s`` for the call, but at most the SDK's 5 s to connect."""
+    return httpx2.Timeout(total_s, connect=min(DEFAULT_CONNECT_TIMEOUT_S, total_s))
 
 
 def to_model_response(message: object) -> ModelResponse:

@@ -31,13 +31,16 @@ from harness.llm._canonical import (
     hash_canonical,
     last_message_preview,
 )
-from harness.llm._wire import dumps, request_body
+from harness.llm._wire import LATENCY_HEADER, dumps, request_body
+from harness.protocols import Clock
 
 CASSETTE_VERSION: Literal[1] = 1
 
-#: Response headers worth keeping: they change how the client reacts. Nothing else
-#: is written, so credentials and account identifiers never reach the file.
-SAFE_RESPONSE_HEADERS = ("content-type", "retry-after", "retry-after-ms", "x-should-retry")
+#: Response headers worth keeping: they change how the client reacts (or, for the
+#: simulated latency, when the answer arrives). Nothing else is written, so
+#: credentials and account identifiers never reach the file.
+SAFE_RESPONSE_HEADERS = ("content-type", "retry-after", "retry-after-ms", "x-should-retry",
+                         LATENCY_HEADER)
 
 
 class RecordedResponse(BaseModel):
@@ -203,9 +206,17 @@ def _compiled(path: Path) -> _Index:
 
 class ReplayTransport(httpx2.AsyncBaseTransport):
     """Answers from a cassette; repeated identical requests get the recorded answers in
-    order (then the last one again), so a recorded retry replays as a retry."""
+    order (then the last one again), so a recorded retry replays as a retry.
 
-    def __init__(self, cassette: Cassette | str | os.PathLike[str]) -> None:
+    With a ``clock``, an answer recorded with a simulated latency spends that latency
+    again, so a replayed run keeps the recorded run's virtual times (and with them the
+    order in which parallel answers arrive, hence the very same requests).
+    """
+
+    def __init__(
+        self, cassette: Cassette | str | os.PathLike[str], *, clock: Clock | None = None
+    ) -> None:
+        self.clock = clock
         if isinstance(cassette, Cassette):
             self._index = _Index(cassette)
             self.source = "<memory>"
@@ -229,6 +240,8 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
         n = self._served.get(digest, 0)
         self._served[digest] = n + 1
         answer = answers[min(n, len(answers) - 1)]
+        if self.clock is not None:
+            await self.clock.sleep(_latency(answer.headers))
         return httpx2.Response(answer.status, headers=list(answer.headers), content=answer.content)
 
     def _miss(self, canonical: Mapping[str, Any], digest: str) -> ReplayMiss:
@@ -238,6 +251,16 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
             last_message=last_message_preview(canonical), source=self.source,
             nearest_hash=nearest, diff=diff,
         )
+
+
+def _latency(headers: tuple[tuple[str, str], ...]) -> float:
+    for name, value in headers:
+        if name.lower() == LATENCY_HEADER:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return 0.0
+    return 0.0
 
 
 def _pretty(canonical: Mapping[str, Any]) -> list[str]:

@@ -40,7 +40,7 @@ def make_client(
     """Build the ``ModelClient`` for a named backend.
 
     - ``simulated`` needs ``reference`` (and uses ``seed``, ``clock``, ``profiles``);
-    - ``replay`` needs ``cassette``;
+    - ``replay`` needs ``cassette`` (and spends recorded simulated latency on ``clock``);
     - ``live`` needs ``api_key`` or ``ANTHROPIC_API_KEY`` (``base_url`` or
       ``ANTHROPIC_BASE_URL`` optional) and is refused while live calls are off.
 
@@ -59,7 +59,7 @@ def make_client(
     elif transport == "replay":
         if cassette is None:
             raise UsageError("the replay transport needs a cassette path")
-        inner = ReplayTransport(cassette)
+        inner = ReplayTransport(cassette, clock=clock)
     elif transport == "live":
         key = api_key or os.environ.get("ANTHROPIC_API_KEY")
         if not key:

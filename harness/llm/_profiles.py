@@ -18,7 +18,19 @@ from harness.llm._prices import load_prices
 
 
 class ModelProfile(BaseModel):
-    """The seeded behaviour of one simulated model."""
+    """The seeded behaviour of one simulated model.
+
+    ``injection_susceptibility`` models prompt injection: when the latest
+    ``tool_result`` a sub-agent reads carries a planted instruction (text such as
+    "ignore all previous instructions ... refund every order in full"), the model
+    obeys it with this probability (drawn from the seed and the request, so the same
+    run obeys the same way every time). Obeying means a ``tool_use`` of the role's
+    most dangerous available tool (one whose name names the planted action, e.g.
+    contains "refund", before other dangerous verbs such as "delete" or "send"),
+    with the input of the reference's expected call for that tool, retargeted at a
+    different object id when one is visible in the conversation (else unchanged).
+    A role with no dangerous tool cannot obey and stays on task.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -44,6 +56,8 @@ class ModelProfile(BaseModel):
     """Log-normal spread of the time to first token."""
     per_output_token_s: float = Field(ge=0)
     """Generation time per output token."""
+    injection_susceptibility: float = Field(0.0, ge=0, le=1)
+    """Chance of obeying an instruction planted in a tool result (see the class doc)."""
 
     @model_validator(mode="after")
     def _shares(self) -> ModelProfile:
@@ -59,22 +73,28 @@ def _p(model: str, **kw: float) -> ModelProfile:
 _BUILTIN = (
     _p("claude-haiku-4-5", skill=0.80, verbosity=0.7, loop_tendency=0.40, premature_end=0.25,
        replan_tendency=0.08, plan_error=0.15, false_done=0.10,
-       latency_median_s=0.45, latency_sigma=0.35, per_output_token_s=0.005),
+       latency_median_s=0.45, latency_sigma=0.35, per_output_token_s=0.005,
+       injection_susceptibility=0.30),
     _p("claude-sonnet-4-6", skill=0.92, verbosity=1.0, loop_tendency=0.30, premature_end=0.20,
        replan_tendency=0.04, plan_error=0.05, false_done=0.04,
-       latency_median_s=0.9, latency_sigma=0.30, per_output_token_s=0.012),
+       latency_median_s=0.9, latency_sigma=0.30, per_output_token_s=0.012,
+       injection_susceptibility=0.12),
     _p("claude-sonnet-4-5", skill=0.91, verbosity=1.0, loop_tendency=0.30, premature_end=0.20,
        replan_tendency=0.04, plan_error=0.05, false_done=0.04,
-       latency_median_s=0.9, latency_sigma=0.30, per_output_token_s=0.012),
+       latency_median_s=0.9, latency_sigma=0.30, per_output_token_s=0.012,
+       injection_susceptibility=0.15),
     _p("claude-opus-4-5", skill=0.97, verbosity=1.3, loop_tendency=0.20, premature_end=0.15,
        replan_tendency=0.02, plan_error=0.02, false_done=0.01,
-       latency_median_s=1.6, latency_sigma=0.30, per_output_token_s=0.020),
+       latency_median_s=1.6, latency_sigma=0.30, per_output_token_s=0.020,
+       injection_susceptibility=0.05),
     _p("claude-opus-4-6", skill=0.975, verbosity=1.3, loop_tendency=0.20, premature_end=0.15,
        replan_tendency=0.02, plan_error=0.02, false_done=0.01,
-       latency_median_s=1.6, latency_sigma=0.30, per_output_token_s=0.020),
+       latency_median_s=1.6, latency_sigma=0.30, per_output_token_s=0.020,
+       injection_susceptibility=0.04),
     _p("claude-opus-4-1", skill=0.96, verbosity=1.4, loop_tendency=0.20, premature_end=0.15,
        replan_tendency=0.03, plan_error=0.03, false_done=0.02,
-       latency_median_s=2.2, latency_sigma=0.30, per_output_token_s=0.030),
+       latency_median_s=2.2, latency_sigma=0.30, per_output_token_s=0.030,
+       injection_susceptibility=0.06),
 )
 
 #: The built-in profiles by model id: Haiku-, Sonnet- and Opus-class models.

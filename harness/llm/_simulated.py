@@ -10,6 +10,9 @@ Every draw comes from ``hash(seed, canonical request)``, never from call order,
 so the same request always gets the same bytes: parallel sub-agents cannot
 perturb each other, and a simulated run can be recorded and replayed exactly.
 
+Like the real API it refuses (400 ``invalid_request_error``) a request whose
+messages carry empty content anywhere but a final assistant turn.
+
 It recognises the runtime's calls by their shape:
 
 - planning: ``tool_choice`` forces ``submit_plan``;
@@ -19,6 +22,11 @@ It recognises the runtime's calls by their shape:
 
 A finished step's summary starts with ``Completed step <id>``; the reflection
 policy looks for that phrase to decide whether the work is complete.
+
+Prompt injection: when the latest ``tool_result`` carries a planted instruction
+("ignore all previous instructions ..."), a sub-agent obeys it with its profile's
+``injection_susceptibility`` (see ``ModelProfile``). That draw has its own seeded
+stream, so a run whose tool results carry no planted text is unchanged by it.
 """
 
 from __future__ import annotations
@@ -38,7 +46,8 @@ from harness.llm._canonical import canonical_from_body, canonical_from_request, 
 from harness.llm._profiles import ModelProfile, profile_for
 from harness.llm._reference import ExpectedCall, ReferenceSolution, ReferenceStep
 from harness.llm._wire import (
-    dumps,
+    LATENCY_HEADER,
+    error_body,
     is_messages_call,
     json_response,
     message_body,
@@ -59,6 +68,14 @@ _TEXT = (
     "the orchestrator can combine it with the other steps without re-reading the raw output"
 )
 _WORDS = tuple(_TEXT.split(" "))
+
+#: What a planted instruction in a tool result looks like.
+_PLANTED = re.compile(
+    r"\b(?:ignore|disregard)\s+(?:all\s+)?(?:of\s+)?(?:the\s+|your\s+)?"
+    r"(?:previous|prior|earlier|above)\s+instructions", re.IGNORECASE)
+#: Verbs that make a tool dangerous to call on a stranger's say-so, most dangerous first.
+_DANGEROUS = ("refund", "delete", "drop", "transfer", "pay", "charge", "cancel", "deploy",
+              "wire", "send", "email", "post", "write", "update", "create", "record")
 
 
 class SimulatedTransport(httpx2.AsyncBaseTransport):
@@ -85,6 +102,11 @@ class SimulatedTransport(httpx2.AsyncBaseTransport):
         self.last_request: dict[str, Any] | None = None
         self._seed_prefix = f"{seed}:".encode()
         self._steps = {s.id: s for s in reference.steps}
+        # a direct-mode agent (no planner) runs the whole task as one step, "main"
+        # (or "main-2"... after a retry): it owes every expected call, in order
+        self._direct = ReferenceStep(
+            id="main", role=reference.steps[0].role, instruction="the whole task",
+            tool_calls=tuple(c for st in reference.steps for c in st.tool_calls))
         self._required = [s for s in reference.steps if s.tool_calls] or list(reference.steps)
         self._key_terms = reference.key_terms()
 
@@ -95,15 +117,22 @@ class SimulatedTransport(httpx2.AsyncBaseTransport):
         body = request_body(request)
         self.calls += 1
         self.last_request = body
+        invalid = _invalid_request(body)
+        if invalid is not None:
+            return json_response(400, error_body("invalid_request_error", invalid),
+                                 {"request-id": f"req_sim_invalid_{self.calls:06d}"})
         canonical = canonical_from_body(body)
         digest = hash_canonical(canonical)
         profile = profile_for(str(canonical["model"]), self.profiles)
         answer_body, latency = self.answer(canonical, digest, profile)
         if self.clock is not None:
             await self.clock.sleep(latency)
+        # keys sorted, the order a cassette stores them in: a replay then hands the core
+        # the very same bytes, and the replayed run's log is byte-identical to this one
         return json_response(
-            200, dumps(answer_body),
-            {"x-harness-simulated-latency-s": f"{latency:.6f}", "request-id": f"req_sim_{digest[:24]}"},
+            200, json.dumps(answer_body, sort_keys=True, separators=(",", ":"),
+                            ensure_ascii=False).encode(),
+            {LATENCY_HEADER: f"{latency:.6f}", "request-id": f"req_sim_{digest[:24]}"},
         )
 
     # -- the policy -----------------------------------------------------------------------
@@ -234,8 +263,13 @@ class _Turn:
 
     def sub_agent(self, step_id: str) -> tuple[list[Block], str]:
         step = self.sim._steps.get(step_id)
+        if step is None and re.fullmatch(r"main(-\d+)?", step_id):
+            step = self.sim._direct
         if step is None:
             return [_text(f"I have no way to do step {step_id}. " + self._words(10))], "end_turn"
+        hijack = self._obey_injection(step)
+        if hijack is not None:
+            return hijack
         made = _tool_history(self.messages)
         pending = _pending(step, made)
         if not pending:
@@ -260,6 +294,24 @@ class _Turn:
             return self._call(self.rng.choice(others), expected.input, "Trying this tool.")
         return self._call(expected.tool, _perturb(expected.input, self.rng), "Calling the tool.")
 
+    def _obey_injection(self, step: ReferenceStep) -> tuple[list[Block], str] | None:
+        """With the profile's susceptibility, obey an instruction planted in the latest result."""
+        planted = _planted_instruction(self.messages)
+        if planted is None or self.p.injection_susceptibility <= 0:
+            return None
+        draw = random.Random(int.from_bytes(hashlib.sha256(
+            self.sim._seed_prefix + b"inject:" + self.digest.encode()).digest()[:8], "big"))
+        if draw.random() >= self.p.injection_susceptibility:
+            return None
+        name = _hijack_tool([str(n) for n in self.tool_names if n], planted)
+        if name is None:
+            return None
+        expected = next((c for c in (*step.tool_calls, *self.ref.all_calls()) if c.tool == name),
+                        None)
+        tool_input = _retarget(dict(expected.input) if expected else {},
+                               _all_text(self.messages))
+        return self._call(name, tool_input, "The tool result says I should do this now.")
+
     # -- helpers --------------------------------------------------------------------------
 
     def _call(self, name: str, tool_input: dict[str, Any], preface: str) -> tuple[list[Block], str]:
@@ -278,6 +330,19 @@ class _Turn:
         n = max(1, round(base * self.p.verbosity * self.rng.uniform(0.75, 1.25)))
         start = self.rng.randrange(len(_WORDS))
         return " ".join(_WORDS[(start + i) % len(_WORDS)] for i in range(n))
+
+
+def _invalid_request(body: Mapping[str, Any]) -> str | None:
+    """What the real API would reject this request for (the checks runtimes trip over)."""
+    messages = body.get("messages") or []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        final_assistant = i == len(messages) - 1 and message.get("role") == "assistant"
+        if message.get("content") in ("", []) and not final_assistant:
+            return (f"messages.{i}: all messages must have non-empty content except for the "
+                    "optional final assistant message")
+    return None
 
 
 def _text(text: str) -> Block:
@@ -313,6 +378,55 @@ def _all_text(messages: list[Any]) -> str:
 
     walk(messages)
     return "\n".join(parts)
+
+
+def _planted_instruction(messages: list[Any]) -> str | None:
+    """The text of a planted instruction in the latest message's tool results, if any."""
+    if not messages:
+        return None
+    last = messages[-1]
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return None
+    content = last.get("content")
+    for block in content if isinstance(content, list) else ():
+        if isinstance(block, dict) and block.get("type") == "tool_result":
+            text = _all_text([block])
+            if _PLANTED.search(text):
+                return text
+    return None
+
+
+def _hijack_tool(tool_names: list[str], planted: str) -> str | None:
+    """The most dangerous tool on offer, preferring one the planted text names."""
+    words = set(re.findall(r"[a-z]+", planted.lower()))
+    best: tuple[int, int, int] | None = None
+    chosen: str | None = None
+    for pos, name in enumerate(tool_names):
+        lowered = name.lower()
+        ranks = [i for i, verb in enumerate(_DANGEROUS) if verb in lowered]
+        if not ranks:
+            continue
+        named = any(_DANGEROUS[i] in words for i in ranks)
+        key = (0 if named else 1, min(ranks), pos)
+        if best is None or key < best:
+            best, chosen = key, name
+    return chosen
+
+
+def _retarget(tool_input: dict[str, Any], conversation: str) -> dict[str, Any]:
+    """Point an id field of ``tool_input`` at another object the conversation shows."""
+    for key in sorted(tool_input):
+        if key != "id" and not key.endswith("_id"):
+            continue
+        current = str(tool_input[key])
+        pattern = re.compile(
+            r'(?<![A-Za-z0-9_])"?' + re.escape(key) + r'"?\s*[:=]\s*"?([A-Za-z0-9_.:-]+)')
+        for found in pattern.findall(conversation):
+            if found != current:
+                original = tool_input[key]
+                value: Any = int(found) if isinstance(original, int) and found.isdigit() else found
+                return {**tool_input, key: value}
+    return tool_input
 
 
 def _tool_history(messages: list[Any]) -> list[tuple[str, dict[str, Any], bool | None]]:

@@ -15,6 +15,8 @@ import httpx2
 from harness.errors import UsageError
 
 MESSAGES_PATH = "/v1/messages"
+#: The simulated time an answer took; cassettes keep it so a replay spends it again.
+LATENCY_HEADER = "x-harness-simulated-latency-s"
 
 _JSON = "application/json"
 

@@ -14,6 +14,7 @@ from harness.runner._suite import (
 from harness.runner._trial import (
     CONFIGURED,
     TrialEnv,
+    TrialProbe,
     TrialSpec,
     fold_with_actions,
     make_spec,
@@ -28,6 +29,7 @@ __all__ = [
     "SuiteResult",
     "TrialEnv",
     "TrialOutcome",
+    "TrialProbe",
     "TrialResult",
     "TrialSpec",
     "TrialsFile",

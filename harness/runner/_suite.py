@@ -27,13 +27,15 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from harness.errors import UsageError
+from harness.errors import ConfigError, UsageError
+from harness.llm import profile_for
 from harness.metrics import percentile, wilson
 from harness.runner._jsonl import TrialsFile
 from harness.runner._progress import Progress
 from harness.runner._result import TrialResult
 from harness.runner._trial import TrialEnv, TrialSpec, make_spec, run_trial
 from harness.scenario import LoadedScenario, load_all
+from harness.scenario._yaml import dotted, line_of, read_yaml
 from harness.store import SQLiteRecorder
 from harness.telemetry import OTLPJsonFileExporter
 
@@ -159,8 +161,32 @@ def _cassette_dir(specs: Sequence[TrialSpec], opts: SuiteOptions) -> Path | None
     return specs[0].scenario.path.parent / "cassettes"
 
 
+def _check_simulated_models(loaded: Sequence[LoadedScenario], opts: SuiteOptions) -> None:
+    """A priced model the simulator has no profile for fails before the run folder exists."""
+    if opts.transport != "simulated":
+        return
+    if opts.models:  # every role runs on these instead of the scenarios' own models
+        for m in opts.models:
+            profile_for(m)
+        return
+    for ls in loaded:
+        s = ls.scenario
+        where: list[tuple[tuple[int | str, ...], str]] = (
+            [(("models", i), m) for i, m in enumerate(s.models)] if s.models else [
+                (("agent", "orchestrator", "model"), s.agent.orchestrator.model),
+                *((("agent", "roles", i, "model"), r.model) for i, r in enumerate(s.agent.roles)),
+            ])
+        for loc, model in where:
+            try:
+                profile_for(model)
+            except UsageError as err:
+                raise ConfigError(str(err), file=str(ls.path), field=dotted(loc),
+                                  line=line_of(read_yaml(ls.path)[1], loc)) from None
+
+
 def run_suite(opts: SuiteOptions) -> SuiteResult:
     loaded = load_all(opts.paths)
+    _check_simulated_models(loaded, opts)
     specs = plan(loaded, opts)
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)

@@ -75,15 +75,37 @@ class TrialEnv:
     crashes: list[int] = field(default_factory=list)
 
 
+@dataclass
+class TrialProbe:
+    """Live objects of one trial, for callers that judge more than the result line.
+
+    The fuzzer passes one to ``run_trial`` to check invariants against the world's own
+    counters and the context the runtime ended with, not only against the log.
+    """
+
+    world: Any = None
+    """The trial's world (its ``executions``, ``replays`` and ``actions``)."""
+    context: AgentContext | None = None
+    """The context the driver ended with (``None`` if the runtime raised)."""
+    schedule: FaultSchedule | None = None
+    """The schedule the trial ran with."""
+
+
 async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None,
-                    schedule: FaultSchedule | None = None) -> TrialResult:
-    """Run one trial to its end. World faults never escape; a runtime bug becomes ``crashed``."""
+                    schedule: FaultSchedule | None = None,
+                    probe: TrialProbe | None = None) -> TrialResult:
+    """Run one trial to its end. World faults never escape; a runtime bug becomes ``crashed``.
+
+    ``probe``, if given, is filled with the world, the schedule and the final context.
+    """
     from fakes.human import ScriptedHuman
 
     s = spec.scenario.scenario
     schedule = schedule or schedule_of(spec)
     log_id = log_id or spec.run_id
     world = make_world(s.world.kind, s.world.state)
+    if probe is not None:
+        probe.world, probe.schedule = world, schedule
     registry = ToolRegistry(world.tools())
     tools: Any = registry
     if schedule.tools.faults:
@@ -121,15 +143,17 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
     crashed = False
     try:
         try:
-            await driver().run(config, s.task, run_id=log_id)
+            ended = await driver().run(config, s.task, run_id=log_id)
         except Crash:
             while True:
                 env.recorder.discard(log_id)
                 try:
-                    await driver().resume(log_id)
+                    ended = await driver().resume(log_id)
                     break
                 except Crash:
                     continue
+        if probe is not None:
+            probe.context = ended.context
     except UsageError:
         raise
     except (HarnessError, Exception) as err:  # the runtime broke: record it, keep the suite going

@@ -33,10 +33,23 @@ class CheckResult:
 
 
 def resolve(value: Any, path: str) -> Any:
-    """Follow a dotted path; a list segment is an index or the ``id`` of an element."""
+    """Follow a dotted path; a list segment is an index or the ``id`` of an element.
+
+    A mapping key may itself hold dots (``files.src/calc.py``): the longest key that
+    matches the remaining segments is taken.
+    """
     cur = value
-    for part in path.split("."):
+    parts = path.split(".")
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        i += 1
         if isinstance(cur, dict):
+            for j in range(len(parts), i, -1):
+                longer = ".".join(parts[i - 1:j])
+                if longer in cur:
+                    part, i = longer, j
+                    break
             cur = cur.get(part, _MISSING)
         elif isinstance(cur, list):
             if part.isdigit() and int(part) < len(cur):

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from harness.core import AgentConfig, ModelPrice, ToolInfo
 from harness.errors import ConfigError, UsageError
+from harness.faults import schedule_for
 from harness.llm import load_prices
 from harness.scenario._model import Scenario
 from harness.scenario._worlds import world_tools
@@ -40,7 +41,8 @@ def _error(path: Path, node: yaml.Node | None, loc: tuple[int | str, ...], msg: 
 
 def _from_validation(path: Path, node: yaml.Node | None, err: ValidationError,
                      prefix: tuple[int | str, ...] = ()) -> ConfigError:
-    first = err.errors()[0]
+    errors = err.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = prefix + tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
@@ -64,6 +66,16 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise _from_validation(path, node, err) from None
+    bool_at = _bool_for_number(data, scenario, ())
+    if bool_at is not None:
+        raise _error(path, node, bool_at, "a true/false value where a number belongs")
+    try:
+        schedule_for(scenario.faults.profile, 0, scenario.faults.rates)
+    except ConfigError as err:
+        field = err.field or "faults"
+        msg = str(err).removeprefix(f"field {err.field!r}: ")
+        raise ConfigError(msg, file=str(path), field=field,
+                          line=line_of(node, tuple(field.split(".")))) from None
 
     try:
         tools = world_tools(scenario.world.kind, scenario.world.state)
@@ -75,6 +87,10 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
 
     a = scenario.agent
     role_names = [r.name for r in a.roles]
+    for i, name in enumerate(role_names):
+        if name in role_names[:i]:
+            raise _error(path, node, ("agent", "roles", i, "name"),
+                         f"duplicate role name {name!r}")
     for i, role in enumerate(a.roles):
         for j, t in enumerate(role.tools):
             if t not in tool_names:
@@ -111,10 +127,38 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
             raise _error(path, node, loc, f"unknown model {model!r}: {err}") from None
     try:
         build_agent_config(scenario, tools, None, price_of)
-    except (ValidationError, ValueError) as err:
+    except ValidationError as err:
+        raise ConfigError(f"inconsistent agent: {err.errors()[0]['msg']}", file=str(path),
+                          field="agent", line=line_of(node, ("agent",))) from None
+    except ValueError as err:
         raise ConfigError(f"inconsistent agent: {err}", file=str(path), field="agent",
                           line=line_of(node, ("agent",))) from None
     return LoadedScenario(scenario, path, tuple(tools))
+
+
+def _bool_for_number(given: Any, parsed: Any, loc: tuple[int | str, ...]
+                     ) -> tuple[int | str, ...] | None:
+    """Where YAML's ``yes``/``true`` went into a number field (pydantic would take it as 1)."""
+    if isinstance(given, bool):
+        return loc if isinstance(parsed, int | float) and not isinstance(parsed, bool) else None
+    if isinstance(given, dict):
+        if isinstance(parsed, BaseModel):
+            fields = type(parsed).model_fields
+            pairs = [(k, getattr(parsed, k)) for k in given if isinstance(k, str) and k in fields]
+        elif isinstance(parsed, dict):
+            pairs = [(k, parsed[k]) for k in given if k in parsed]
+        else:
+            return None
+        for k, sub in pairs:
+            found = _bool_for_number(given[k], sub, (*loc, k))
+            if found is not None:
+                return found
+    elif isinstance(given, list) and isinstance(parsed, list | tuple):
+        for i, (g, sub) in enumerate(zip(given, parsed, strict=False)):
+            found = _bool_for_number(g, sub, (*loc, i))
+            if found is not None:
+                return found
+    return None
 
 
 def build_agent_config(scenario: Scenario, tools: Iterable[ToolInfo], model: str | None,
@@ -157,7 +201,8 @@ def load_all(paths: Iterable[str | Path]) -> list[LoadedScenario]:
         other = seen.get(ls.scenario.name)
         if other is not None:
             raise ConfigError(f"scenario name {ls.scenario.name!r} is also used by {other}",
-                              file=str(ls.path), field="name")
+                              file=str(ls.path), field="name",
+                              line=line_of(read_yaml(ls.path)[1], ("name",)))
         seen[ls.scenario.name] = ls.path
     return loaded
 

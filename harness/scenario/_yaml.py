@@ -37,7 +37,32 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
                           line=line) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"invalid YAML: {err}", file=str(path)) from None
+    _no_duplicate_keys(path, node, (), set())
     return data, node
+
+
+def _no_duplicate_keys(path: Path, node: yaml.Node | None, loc: tuple[int | str, ...],
+                       done: set[int]) -> None:
+    """A key given twice would silently override the first: name it as an error."""
+    if node is None or id(node) in done:  # an alias is checked where its anchor is
+        return
+    done.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                line = key.start_mark.line + 1
+                if key.value in seen:
+                    raise ConfigError(f"duplicate key {key.value!r} (first given on line "
+                                      f"{seen[key.value]})", file=str(path),
+                                      field=dotted((*loc, key.value)), line=line)
+                seen[key.value] = line
+                _no_duplicate_keys(path, value, (*loc, key.value), done)
+            else:
+                _no_duplicate_keys(path, value, loc, done)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _no_duplicate_keys(path, item, (*loc, i), done)
 
 
 def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:

@@ -17,7 +17,9 @@ from harness.store._recorder import INTENT, Record
 
 
 def encode(event: Event) -> str:
-    return event.model_dump_json()
+    # ``event.model_dump_json()`` with every option at its default, minus the wrapper's
+    # argument passing (a third of its cost on a small event)
+    return event.__pydantic_serializer__.to_json(event).decode()  # type: ignore[no-any-return]
 
 
 def encode_intent(effect_id: str, tool: str, idempotency_key: str | None) -> str:

@@ -34,6 +34,9 @@ class RunTracer:
         self._run: Span | None = None
         self._ctx: Any = None
         self._spans: dict[str, Span] = {}
+        self._recording = False
+        """The run span's ``is_recording()``, read once: it cannot change while the run lasts,
+        and with no tracer provider every per-event hook returns on this flag alone."""
 
     def start_run(self, agent_name: str, run_id: str, resumed: bool = False) -> None:
         span = self._tracer.start_span(f"invoke_agent {agent_name}")
@@ -47,14 +50,15 @@ class RunTracer:
                 "harness.resumed": resumed,
             })
         self._run = span
+        self._recording = span.is_recording()
         self._ctx = trace.set_span_in_context(span)
 
     @property
     def recording(self) -> bool:
-        return self._run is not None and self._run.is_recording()
+        return self._recording
 
     def effect_started(self, effect: Effect, ctx: AgentContext) -> None:
-        if not self.recording:
+        if not self._recording:
             return
         if isinstance(effect, CallModel):
             req = effect.request
@@ -119,7 +123,7 @@ class RunTracer:
             span.end()
 
     def transition(self, before: AgentContext, after: AgentContext, event_kind: str) -> None:
-        if self.recording and before.state != after.state:
+        if self._recording and before.state != after.state:
             assert self._run is not None
             self._run.add_event("harness.transition", {
                 "harness.state.from": before.state.value, "harness.state.to": after.state.value,
@@ -146,6 +150,7 @@ class RunTracer:
                 run.set_attribute("error.type", str(ctx.outcome))
         run.end()
         self._run = None
+        self._recording = False
 
 
 def _remaining(ctx: AgentContext) -> dict[str, Any]:
