@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/harness demo
+	rm -rf reports/demo
+	$(BIN)/harness run scenarios --out reports/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness fakes tests bench
@@ -29,6 +31,8 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/step_overhead.py
+	$(BIN)/python bench/llm_transport.py
+	$(BIN)/python bench/suite_throughput.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -2,7 +2,9 @@
 
 Backed by a SQLite file so that it outlives a process killed with SIGKILL, like a
 real payment or email API would. ``execute`` with a key it has seen answers from
-the ledger instead of acting again; ``executions`` counts the times it really acted.
+the ledger instead of acting again, with the very same response (as an idempotent
+API does, so a resumed run cannot tell); ``executions`` counts the times it really
+acted and ``replays`` the times it answered from the ledger.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __test__ = False
 
 class Ledger:
     def __init__(self, path: str | Path = ":memory:") -> None:
+        self.replays = 0
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
@@ -32,10 +35,11 @@ class Ledger:
         if key is not None:
             row = self._db.execute("SELECT n FROM acts WHERE key=?", (key,)).fetchone()
             if row is not None:
-                return {"ok": True, "receipt": row[0], "replayed": True}
+                self.replays += 1
+                return {"ok": True, "receipt": row[0]}
         cur = self._db.execute("INSERT INTO acts (key, action, payload) VALUES (?, ?, ?)",
                                (key, action, json.dumps(payload, sort_keys=True)))
-        return {"ok": True, "receipt": cur.lastrowid, "replayed": False}
+        return {"ok": True, "receipt": cur.lastrowid}
 
     def executions(self) -> list[tuple[str, str]]:
         return [(str(a), str(p)) for a, p in

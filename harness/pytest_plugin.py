@@ -43,7 +43,7 @@ import pytest
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.runner import GroupSummary, SuiteResult, TrialResult
+    from harness.runner import GroupSummary, SuiteOptions, SuiteResult, TrialResult
     from harness.scenario import LoadedScenario
 
 SUFFIXES = (".yaml", ".yml")
@@ -88,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
                             "model calls")
     config.addinivalue_line("markers", "harness: a scenario item collected by the harness "
                             "plugin")
+    _check_options(config)
     # off for the whole session unless --live; the previous setting comes back at the end
     switch = ExitStack()
     switch.enter_context(live_calls_allowed(bool(config.getoption("live"))))
@@ -95,7 +96,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_names_key] = {}
     config.stash[_groups_key] = []
     config.stash[_paths_key] = [Path(p).resolve() for p in config.getini("harness_scenarios")]
-    _check_options(config)
     _add_scenario_paths(config)
 
 
@@ -231,27 +231,29 @@ class ScenarioItem(pytest.Item):
         self.add_marker("harness")
 
     def runtest(self) -> None:
+        keep = self.config.getoption("harness_out")
+        if keep is None:
+            with tempfile.TemporaryDirectory(prefix="harness-") as tmp:
+                self._run(Path(tmp) / "run", keep=False)
+            return
+        out = Path(keep) / self.loaded.scenario.name / (self.model or "configured")
+        if (out / "run.json").exists():  # this very item's previous run: replace it
+            shutil.rmtree(out)
+        self._run(out, keep=True)
+
+    def _run(self, out: Path, *, keep: bool) -> None:
         from harness.runner import SuiteOptions, run_suite
 
         opt = self.config.getoption
-        keep = opt("harness_out")
         opts = SuiteOptions(
             paths=(str(self.path),), models=(self.model,) if self.model else (),
             trials=opt("harness_trials"), seed=opt("harness_seed"), faults=opt("harness_faults"),
-            transport=opt("harness_transport"), tracing=keep is not None, progress=False,
+            transport=opt("harness_transport"), out=out, tracing=keep, progress=False,
         )
-        if keep is not None:
-            out = Path(keep) / self.loaded.scenario.name / (self.model or "configured")
-            if (out / "run.json").exists():  # a previous run of this very item: replace it
-                shutil.rmtree(out)
-            result = run_suite(_with_out(opts, out))
-            self._judge(result, opts, out)
-        else:
-            with tempfile.TemporaryDirectory(prefix="harness-") as tmp:
-                result = run_suite(_with_out(opts, Path(tmp) / "run"))
-                self._judge(result, opts, None)
+        result = run_suite(opts)
+        self._judge(result, opts, out if keep else None)
 
-    def _judge(self, result: SuiteResult, opts: Any, out: Path | None) -> None:
+    def _judge(self, result: SuiteResult, opts: SuiteOptions, out: Path | None) -> None:
         self.config.stash[_groups_key].extend(result.groups)
         for g in result.groups:
             lo, hi = _wilson(g.goal_met, g.trials)
@@ -264,7 +266,7 @@ class ScenarioItem(pytest.Item):
             raise ScenarioFailed(report(self.loaded, result, opts, out))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
+                     style: Any = None) -> Any:
         if isinstance(excinfo.value, ScenarioFailed | HarnessError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)  # a harness bug: show it all
@@ -272,12 +274,6 @@ class ScenarioItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         s = self.loaded.scenario
         return self.path, None, f"scenario {s.name} on {self.model or 'configured models'}"
-
-
-def _with_out(opts: Any, out: Path) -> Any:
-    from dataclasses import replace
-
-    return replace(opts, out=out)
 
 
 def _wilson(k: int, n: int) -> tuple[float, float]:
@@ -289,7 +285,8 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
 # --- the failure report --------------------------------------------------------------
 
 
-def report(loaded: LoadedScenario, result: SuiteResult, opts: Any, out: Path | None) -> str:
+def report(loaded: LoadedScenario, result: SuiteResult, opts: SuiteOptions,
+           out: Path | None) -> str:
     """What a failed item prints: the numbers, the verdict, and a few failing trials."""
     s = loaded.scenario
     th = s.thresholds

@@ -11,9 +11,8 @@ communication step that drafts the announcement first pages on-call through
 ``notify``, a side effect whose API cannot take an idempotency key.
 
 The side-effecting tools answer like a real idempotent API: a repeated key gets
-the *same* response as the first call (``Ledger.execute`` would add
-``replayed: true``, which a resumed run would then carry in its context); how
-often the ledger answered from its records is counted in ``Recorded.replays``.
+the *same* response as the first call; how often the ledger answered from its
+records is counted in ``Recorded.replays``.
 """
 
 from __future__ import annotations
@@ -70,9 +69,9 @@ def crash_tools(ledger: Ledger, seen: Recorded) -> list[Tool]:
     ``notify``: a side effect through an API that cannot take an idempotency key."""
 
     def act(action: str, args: Note, ctx: ToolContext) -> dict[str, Any]:
+        before = ledger.replays
         out = ledger.execute(action, args.model_dump(), ctx.idempotency_key)
-        if out["replayed"]:
-            seen.replays += 1
+        seen.replays += ledger.replays - before
         return {"ok": out["ok"], "receipt": out["receipt"]}
 
     @tool(name="lookup", description="Look something up (no side effects).")

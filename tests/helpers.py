@@ -178,14 +178,14 @@ def text(value: str) -> dict[str, Any]:
 
 
 def respond(request: ModelRequest, content: Sequence[dict[str, Any]], stop_reason: str, *,
-            output_tokens: int | None = None) -> ModelResponse:
+            output_tokens: int | None = None, input_tokens: int | None = None) -> ModelResponse:
     """A reply whose usage is what the core reserves: input counted by the core's own
     counter, output the content's count (never more than the request's ``max_tokens``)."""
     out = count_tokens(list(content)) if output_tokens is None else output_tokens
+    tokens_in = count_request_tokens(request) if input_tokens is None else input_tokens
     return ModelResponse(
         id="msg_test", model=request.model, content=tuple(content), stop_reason=stop_reason,
-        usage=Usage(input_tokens=count_request_tokens(request),
-                    output_tokens=min(out, request.max_tokens)),
+        usage=Usage(input_tokens=tokens_in, output_tokens=min(out, request.max_tokens)),
     )
 
 
@@ -213,7 +213,8 @@ class Script:
     function of the turn number): a turn is a list of ``Call``s, a final text, or a
     function building the whole reply. Past its script a step answers ``"<id>: done"``.
     ``reflections`` and ``verdicts`` are answered in order, the last repeating.
-    ``burn`` makes every reply use all of its ``max_tokens``.
+    ``burn`` makes every reply use all of its ``max_tokens``; ``input_tokens`` reports a
+    fixed input count instead of counting each request (long runs stay linear).
     """
 
     plans: list[list[dict[str, Any]]]
@@ -222,7 +223,9 @@ class Script:
         default_factory=lambda: [{"decision": "done", "answer": "all done", "confidence": 0.95}])
     verdicts: list[str] = field(default_factory=lambda: ["pass"])
     burn: bool = False
+    input_tokens: int | None = None
     requests: list[ModelRequest] = field(default_factory=list)
+    replies: list[ModelResponse] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
     def _next(self, purpose: str, items: Sequence[T]) -> T:
@@ -232,20 +235,25 @@ class Script:
 
     def __call__(self, request: ModelRequest) -> ModelResponse:
         self.requests.append(request)
+        resp = self._answer(request)
+        self.replies.append(resp)
+        return resp
+
+    def _answer(self, request: ModelRequest) -> ModelResponse:
         burn = request.max_tokens if self.burn else None
         purpose = purpose_of(request)
         if purpose == "plan":
             steps = self._next("plan", self.plans)
             return respond(request, [tool_use("submit_plan", {"steps": steps}, "plan")],
-                           "tool_use", output_tokens=burn)
+                           "tool_use", output_tokens=burn, input_tokens=self.input_tokens)
         if purpose == "reflect":
             r = self._next("reflect", self.reflections)
             return respond(request, [tool_use("submit_reflection", r, "reflect")], "tool_use",
-                           output_tokens=burn)
+                           output_tokens=burn, input_tokens=self.input_tokens)
         if purpose == "verify":
             v = self._next("verify", self.verdicts)
             return respond(request, [tool_use("submit_verdict", {"verdict": v, "reason": v},
-                                              "verdict")], "tool_use", output_tokens=burn)
+                                              "verdict")], "tool_use", output_tokens=burn, input_tokens=self.input_tokens)
         sid = step_id_of(request) or "?"
         turn = turn_of(request)
         script = self.steps.get(sid, [])
@@ -254,13 +262,13 @@ class Script:
         else:
             item = script[turn] if turn < len(script) else None
         if item is None:
-            return respond(request, [text(f"{sid}: done")], "end_turn", output_tokens=burn)
+            return respond(request, [text(f"{sid}: done")], "end_turn", output_tokens=burn, input_tokens=self.input_tokens)
         if isinstance(item, str):
-            return respond(request, [text(item)], "end_turn", output_tokens=burn)
+            return respond(request, [text(item)], "end_turn", output_tokens=burn, input_tokens=self.input_tokens)
         if callable(item):
             return item(request)
         uses = [tool_use(c.tool, c.input, f"{sid}-t{turn}-{i}") for i, c in enumerate(item)]
-        return respond(request, uses, "tool_use", output_tokens=burn)
+        return respond(request, uses, "tool_use", output_tokens=burn, input_tokens=self.input_tokens)
 
     def of(self, purpose: str, step_id: str | None = None) -> list[ModelRequest]:
         """The requests received for one purpose (and, for ``act``, one step)."""
@@ -319,6 +327,7 @@ def run_agent(
     client: Any,
     *,
     world: World | None = None,
+    tools: ToolRegistry | None = None,
     human: Any = None,
     recorder: Recorder | None = None,
     clock: VirtualClock | None = None,
@@ -329,7 +338,7 @@ def run_agent(
     """One run through the real driver on a virtual clock."""
     recorder = recorder if recorder is not None else MemoryRecorder()
     clock = clock or VirtualClock()
-    tools = (world or World()).registry
+    tools = tools if tools is not None else (world or World()).registry
     driver = Driver(model=client, tools=tools, recorder=recorder, clock=clock, human=human,
                     tracer=tracer)
     result = arun(driver.run(config, task, run_id=run_id))

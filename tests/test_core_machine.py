@@ -82,14 +82,21 @@ def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 @st.composite
 def limits(draw: st.DrawFn, small: bool = False) -> RunLimits:
+    # tight runs set each limit one time in two and mostly end exhausted; loose runs one
+    # time in four, and go deep enough to plan, escalate, verify and replan
+    off = draw(st.sampled_from([1, 3]))
     scale = 0.5 if small else 1.0
+
+    def limit(strategy: st.SearchStrategy[Any]) -> Any:
+        return draw(st.one_of(*[st.none()] * off, strategy))
+
     return RunLimits(
-        llm_calls=draw(_maybe(st.integers(2, int(16 * scale)))),
-        tool_calls=draw(_maybe(st.integers(0, int(6 * scale)))),
-        tokens_in=draw(_maybe(st.integers(250, int(8000 * scale)))),
-        tokens_out=draw(_maybe(st.integers(20, int(2500 * scale)))),
-        wall_time_s=draw(_maybe(st.floats(5, 600))),
-        cost_usd=draw(_maybe(st.floats(0.002, 0.2 * scale))),
+        llm_calls=limit(st.integers(2, int(16 * scale))),
+        tool_calls=limit(st.integers(0, int(6 * scale))),
+        tokens_in=limit(st.integers(250, int(8000 * scale))),
+        tokens_out=limit(st.integers(20, int(2500 * scale))),
+        wall_time_s=limit(st.floats(5, 600)),
+        cost_usd=limit(st.floats(0.002, 0.2 * scale)),
     )
 
 
@@ -150,10 +157,12 @@ most of each run's steps for driving it forward."""
 def valid_plan(draw: st.DrawFn, cfg: AgentConfig) -> dict[str, Any]:
     role_names = [r.name for r in cfg.roles if r.name != cfg.verification_role]
     n = draw(st.integers(1, cfg.orchestrator.max_steps))
+    # the model names the steps: now and then a name the runtime uses for itself
+    ids = draw(st.permutations([*STEP_IDS, "orchestrator", "verify-1", "main"]))[:n]
     steps = []
     for i in range(n):
-        deps = draw(st.lists(st.sampled_from(STEP_IDS[:i]), unique=True)) if i else []
-        steps.append({"id": STEP_IDS[i], "role": draw(st.sampled_from(role_names)),
+        deps = draw(st.lists(st.sampled_from(ids[:i]), unique=True)) if i else []
+        steps.append({"id": ids[i], "role": draw(st.sampled_from(role_names)),
                       "instruction": draw(words), "depends_on": deps})
     return {"steps": steps, "rationale": draw(words)}
 
@@ -191,7 +200,9 @@ def act_content(draw: st.DrawFn) -> tuple[list[dict[str, Any]], str]:
                 {"query": "q"}, {"text": "t"}, {}, {"query": 3}, "not an object", ["a"], None,
             ]))
             # ids from a tiny alphabet, so a reply with duplicate or missing ids turns up too
-            uses.append(_use(name, tool_input, draw(st.sampled_from(["a", "b", "c", None]))))
+            # mostly distinct ids; now and then a repeated or a missing one
+            ident = draw(st.sampled_from([f"u{len(uses)}"] * 3 + ["dup", None]))
+            uses.append(_use(name, tool_input, ident))
         if draw(st.booleans()):
             uses.insert(0, {"type": "text", "text": draw(words)})
         return uses, draw(st.sampled_from(["tool_use", "tool_use", "end_turn", "max_tokens"]))
@@ -240,6 +251,7 @@ class RuntimeMachine(RuleBasedStateMachine):
         self.now = 0.0
         self.unknown: set[str] = set()
         self.probes = 0
+        self.timed: list[tuple[Any, list[float]]] = []
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -271,6 +283,13 @@ class RuntimeMachine(RuleBasedStateMachine):
             assert finishes, "the run ended without a Finish effect"
         self.ctx = after
         self.effects.extend(effects)
+        for eff in effects:
+            # the wall-time limits in force when it was issued: the run's and its step's slice
+            if isinstance(eff, CallModel | RunTool):
+                sub = after.agents.get(eff.agent)
+                walls = [lim.wall_time_s for lim in (after.config.limits, sub and sub.limits)
+                         if lim is not None and lim.wall_time_s is not None]
+                self.timed.append((eff, walls))
         self.events.append(event)
         # replay: the same event, as the log stores it, folded into a context of its own
         self.replayed, _ = step(self.replayed, event_adapter.validate_json(encode(event)))
@@ -395,14 +414,12 @@ class RuntimeMachine(RuleBasedStateMachine):
 
     @invariant()
     def nothing_is_issued_past_the_wall_time_limit(self) -> None:
-        if self.ctx.config is None or self.cfg.limits.wall_time_s is None:
-            return
-        wall = self.cfg.limits.wall_time_s
-        for eff in self.effects:
-            if isinstance(eff, CallModel | RunTool):
-                starts = (getattr(eff, "not_before", None) or eff.issued_at) - self.ctx.started_at
+        for eff, walls in self.timed:
+            starts = (getattr(eff, "not_before", None) or eff.issued_at) - self.ctx.started_at
+            for wall in walls:
                 assert starts < wall, f"{eff.effect_id} issued at {starts}s, limit {wall}s"
-                assert eff.timeout_s is not None and eff.timeout_s <= wall - starts + 1e-9
+                assert eff.timeout_s is not None and eff.timeout_s <= wall - starts + 1e-9, (
+                    f"{eff.effect_id} may run {eff.timeout_s}s from {starts}s, limit {wall}s")
 
     @invariant()
     def reservations_add_up(self) -> None:

@@ -32,23 +32,39 @@ class RunUsage(BaseModel):
 
     def plus(self, other: RunUsage) -> RunUsage:
         a, b = self.__dict__, other.__dict__
-        return from_dict(RunUsage, {
+        # ``from_dict`` inlined: budgets add up several times per event
+        new = _new(RunUsage)
+        _set(new, "__dict__", {
             "llm_calls": a["llm_calls"] + b["llm_calls"],
             "tool_calls": a["tool_calls"] + b["tool_calls"],
             "tokens_in": a["tokens_in"] + b["tokens_in"],
             "tokens_out": a["tokens_out"] + b["tokens_out"],
             "cost_usd": a["cost_usd"] + b["cost_usd"],
         })
+        _set(new, "__pydantic_fields_set__", _USAGE_FIELDS)
+        _set(new, "__pydantic_extra__", None)
+        _set(new, "__pydantic_private__", None)
+        return new
 
     def minus(self, other: RunUsage) -> RunUsage:
         a, b = self.__dict__, other.__dict__
-        return from_dict(RunUsage, {
+        new = _new(RunUsage)
+        _set(new, "__dict__", {
             "llm_calls": a["llm_calls"] - b["llm_calls"],
             "tool_calls": a["tool_calls"] - b["tool_calls"],
             "tokens_in": a["tokens_in"] - b["tokens_in"],
             "tokens_out": a["tokens_out"] - b["tokens_out"],
             "cost_usd": max(0.0, a["cost_usd"] - b["cost_usd"]),
         })
+        _set(new, "__pydantic_fields_set__", _USAGE_FIELDS)
+        _set(new, "__pydantic_extra__", None)
+        _set(new, "__pydantic_private__", None)
+        return new
+
+
+_USAGE_FIELDS = set(RunUsage.model_fields)
+_new = object.__new__
+_set = object.__setattr__
 
 
 ZERO = RunUsage()

@@ -6,7 +6,7 @@ enough to resume or replay it: no live object has to be rebuilt to match.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -182,19 +182,42 @@ class AgentConfig(_Data):
         return self
 
     def role(self, name: str) -> RoleConfig | None:
-        for r in self.roles:
-            if r.name == name:
-                return r
-        return None
+        return _index(self).roles.get(name)
 
     def tool(self, name: str) -> ToolInfo | None:
-        for t in self.tools:
-            if t.name == name:
-                return t
-        return None
+        return _index(self).tools.get(name)
 
     def price(self, model: str) -> ModelPrice | None:
-        for p in self.prices:
-            if p.model == model:
-                return p
-        return None
+        return _index(self).prices.get(model)
+
+
+class _Index(NamedTuple):
+    config: AgentConfig
+    roles: dict[str, RoleConfig]
+    tools: dict[str, ToolInfo]
+    prices: dict[str, ModelPrice]
+
+
+_INDEX: dict[int, _Index] = {}
+
+
+def _index(cfg: AgentConfig) -> _Index:
+    """``cfg``'s roles, tools and prices by name (the first of a name, as a scan finds),
+    built once per configuration: the core looks them up several times per event. The
+    entry keeps ``cfg`` alive, so its id cannot be reused while it is cached."""
+    hit = _INDEX.get(id(cfg))
+    if hit is not None and hit.config is cfg:
+        return hit
+    roles: dict[str, RoleConfig] = {}
+    for r in cfg.roles:
+        roles.setdefault(r.name, r)
+    tools: dict[str, ToolInfo] = {}
+    for t in cfg.tools:
+        tools.setdefault(t.name, t)
+    prices: dict[str, ModelPrice] = {}
+    for p in cfg.prices:
+        prices.setdefault(p.model, p)
+    if len(_INDEX) > 1024:
+        _INDEX.clear()
+    hit = _INDEX[id(cfg)] = _Index(cfg, roles, tools, prices)
+    return hit

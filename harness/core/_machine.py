@@ -179,6 +179,8 @@ class _Draft:
 
     if TYPE_CHECKING:
         # plain field access keeps handlers readable: ``d.state`` is the draft's field
+        config: AgentConfig
+        """Set by ``run_started``, the only event a run can begin with."""
         next_effect: int
         used: RunUsage
         reserved: RunUsage
@@ -199,12 +201,6 @@ class _Draft:
 
     def set(self, **fields: Any) -> None:
         self.__dict__.update(fields)
-
-    @property
-    def config(self) -> AgentConfig:
-        cfg = self.__dict__["config"]
-        assert cfg is not None
-        return cfg  # type: ignore[no-any-return]
 
     @property
     def finished(self) -> bool:
@@ -300,7 +296,7 @@ def step(ctx: AgentContext, event: _Event) -> tuple[AgentContext, list[Effect]]:
     if new_state not in targets:
         raise IllegalTransition(ctx.state.value, kind, new_state.value)
     if new_state != ctx.state:
-        d.set(transitions=d.transitions + 1)
+        d.transitions += 1
     return d.freeze(), d.out
 
 
@@ -311,7 +307,7 @@ def _settle_state(d: _Draft) -> None:
         state = State.AWAITING_HUMAN
     else:
         state = d.phase
-    d.set(state=state)
+    d.state = state
 
 
 def fold(events: list[_Event]) -> AgentContext:
@@ -431,19 +427,39 @@ def _on_human_decided(d: _Draft, e: HumanDecided) -> None:
 
 def _reissue(d: _Draft, eff: Effect) -> None:
     """Send an effect held back while a person decided. Its other limits stay reserved,
-    but time has passed: the wall-time check and the timeout are taken again."""
+    but time has passed: the wall-time checks (the run's and the step's slice) are taken
+    again, and the timeout shrinks to what is left."""
     if d.finished:
         return
-    changes: dict[str, Any] = {"issued_at": d.now}
-    wall = d.config.limits.wall_time_s
-    if wall is not None and isinstance(eff, CallModel | RunTool):
-        start = max(d.now, getattr(eff, "not_before", None) or d.now)
+    if not isinstance(eff, CallModel | RunTool):
+        d.emit(eff.model_copy(update={"issued_at": d.now}))
+        return
+    elapsed = max(d.now, getattr(eff, "not_before", None) or d.now) - d.started_at
+    try:
+        left = budget._check_wall(d.config.limits, elapsed, "")
+    except LimitExceeded as err:
+        _finish(d, "budget_exhausted", reason=str(err), limit=err.limit)
+        return
+    sub = d.agents.get(eff.agent)
+    if sub is not None and sub.limits is not None:
         try:
-            changes["timeout_s"] = budget._check_wall(d.config.limits, start - d.started_at, "")
+            slice_left = budget._check_wall(sub.limits, elapsed, f"step {sub.step_id} ")
         except LimitExceeded as err:
-            _finish(d, "budget_exhausted", reason=str(err), limit=err.limit)
+            # the step's slice ran out while it waited: that step fails, the run goes on
+            d.release(eff.effect_id)
+            if isinstance(eff, RunTool):
+                _tool_result(d, sub.step_id, eff.call_id, {"error": f"budget: {err}"}, True)
+            else:
+                _note_failure(d, str(err))
+                _end_agent(d, d.agent(sub.step_id), ok=False,
+                           error=f"budget slice exhausted: {err}")
             return
-    d.emit(eff.model_copy(update=changes))
+        if slice_left is not None:
+            left = slice_left if left is None else min(left, slice_left)
+    timeout = eff.timeout_s
+    if left is not None:
+        timeout = left if timeout is None else min(timeout, left)
+    d.emit(eff.model_copy(update={"issued_at": d.now, "timeout_s": timeout}))
 
 
 def _on_side_effect_unknown(d: _Draft, e: SideEffectUnknown) -> None:
@@ -526,6 +542,11 @@ def _parse_plan(cfg: AgentConfig, resp: ModelResponse) -> tuple[PlanStep, ...]:
     ids = [s.id for s in steps]
     if len(set(ids)) != len(ids):
         raise ValueError(f"duplicate step ids in {ids}")
+    for sid in ids:
+        # effects are charged and sliced by agent name: a step may not share one with the
+        # orchestrator or a verifier, or their calls would draw on the step's budget slice
+        if sid == ORCHESTRATOR or (sid.startswith("verify-") and sid[7:].isdigit()):
+            raise ValueError(f"step id {sid!r} is reserved for the runtime")
     for s in steps:
         if cfg.role(s.role) is None or s.role == cfg.verification_role:
             raise ValueError(f"step {s.id!r} names unknown role {s.role!r}")
@@ -741,6 +762,9 @@ def _propose_tool(d: _Draft, sub: SubAgent, use: dict[str, Any]) -> None:
 
 def _run_tool(d: _Draft, sub: SubAgent, eff: RunTool, *, again: bool = False) -> None:
     """Issue a tool call within budget; ``again`` keeps the call's own id and key."""
+    if d.finished:
+        # an earlier call of the same reply ended the run: nothing may follow ``Finish``
+        return
     try:
         timeout = budget.check_before_tool_call(
             d.config.limits, d.used, d.reserved, elapsed_s=d.now - d.started_at)
@@ -749,12 +773,14 @@ def _run_tool(d: _Draft, sub: SubAgent, eff: RunTool, *, again: bool = False) ->
         return
     if sub.limits is not None:
         try:
-            budget.check_before_tool_call(sub.limits, sub.used, sub.reserved,
-                                          elapsed_s=d.now - d.started_at,
-                                          scope=f"step {sub.step_id} ")
+            slice_left = budget.check_before_tool_call(sub.limits, sub.used, sub.reserved,
+                                                       elapsed_s=d.now - d.started_at,
+                                                       scope=f"step {sub.step_id} ")
         except LimitExceeded as err:
             _tool_result(d, sub.step_id, eff.call_id, {"error": f"budget: {err}"}, True)
             return
+        if slice_left is not None:
+            timeout = slice_left if timeout is None else min(timeout, slice_left)
     if again:
         effect_id, key = eff.effect_id, eff.idempotency_key
     else:
@@ -1064,11 +1090,15 @@ def _call(
     sub = d.agents.get(agent)
     if sub is not None and sub.limits is not None:
         try:
-            max_tokens, _ = _slice_check(sub, sub.limits, input_tokens, max_tokens, price, elapsed)
+            max_tokens, slice_left = _slice_check(sub, sub.limits, input_tokens, max_tokens,
+                                                  price, elapsed)
         except LimitExceeded as err:
             _note_failure(d, str(err))
             _end_agent(d, sub, ok=False, error=f"budget slice exhausted: {err}")
             return
+        if slice_left is not None:
+            # the step's own wall-time slice bounds the call as well as the run's
+            timeout = min(timeout, slice_left)
     if max_tokens != request.max_tokens:
         request = replace(request, max_tokens=max_tokens)
     effect = from_dict(CallModel, {

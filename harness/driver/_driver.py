@@ -174,6 +174,8 @@ class _Run:
         self.ctx = ctx
         self.seq = seq
         self.intents = intents
+        self.uncertain: set[str] = set()
+        """Side-effecting calls relaunched on resume that may already have run."""
         self.virtual = isinstance(drv.clock, VirtualClock)
         self.launches = 0
         self.ready: list[_Done] = []
@@ -218,6 +220,8 @@ class _Run:
                                                          at=self.ctx.now))
                         continue
                 relaunch.append(eff)
+            self.uncertain = {e.effect_id for e in relaunch if isinstance(e, RunTool)
+                              and e.side_effecting and e.effect_id in self.intents}
             # a crash between an event's commit and its intents' commit leaves side-effecting
             # calls that never ran and have no intent: log it now, before they run, or a
             # second crash would find no intent and re-run a keyless tool blindly
@@ -371,6 +375,12 @@ class _Run:
                                             "effect_id": eff.effect_id, "response": resp})
         if isinstance(eff, RunTool):
             out, is_error, kind = await self.drv.tools.run(eff, run_id=self.run_id, clock=clock)
+            if is_error and eff.effect_id in self.uncertain and kind in _IN_TRANSIT:
+                # it may have run before the crash, and its keyed retry failed on the way:
+                # nobody knows whether it took effect. "Failed" would invite the model to do
+                # it again under a new key (a second email, a second refund); a person decides
+                self.tracer.failed(eff.effect_id, kind or "tool_error", str(out))
+                return SideEffectUnknown(effect_id=eff.effect_id, at=clock.now())
             if is_error:
                 self.tracer.failed(eff.effect_id, kind or "tool_error", str(out))
             else:
@@ -409,6 +419,11 @@ def _rewind(clock: Clock, t: float) -> None:
 
 def _by_order(q: tuple[tuple[float, int], Effect]) -> tuple[float, int]:
     return q[0]
+
+
+#: Tool error kinds that say nothing about whether the call took effect (the world's own
+#: refusals, bad input and key conflicts say it did not).
+_IN_TRANSIT = frozenset({"tool_error", "timeout"})
 
 
 def _effect_order(eff: Effect) -> int:

@@ -44,6 +44,7 @@ from harness.fuzz._search import (
     observe,
     replay_main,
 )
+from harness.fuzz._shrink import minimise
 
 __all__ = [
     "CASE_FORMAT",
@@ -70,6 +71,7 @@ __all__ = [
     "fuzz",
     "fuzz_main",
     "load_case",
+    "minimise",
     "observe",
     "read_log",
     "replay_main",

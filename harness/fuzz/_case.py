@@ -56,7 +56,9 @@ class FuzzCase(BaseModel):
     schedule: FaultSchedule
     violation: CaseViolation
     examples: int = Field(0, ge=0)
-    """Examples the search ran before it found the violation."""
+    """Examples the search ran until it found the violation (0: the fault-free trial)."""
+    trials: int = Field(0, ge=0)
+    """Trials run in all, shrinking included."""
 
 
 def harness_version() -> str:

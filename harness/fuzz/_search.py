@@ -116,9 +116,11 @@ def check_schedule(target: FuzzTarget, schedule: FaultSchedule) -> list[Violatio
 @dataclass
 class FuzzReport:
     target: FuzzTarget
-    examples: int
-    """Trials run (the baseline included)."""
     fuzz_seed: int
+    examples: int = 0
+    """Schedules Hypothesis drew and ran before the first violation (all, if none)."""
+    trials: int = 0
+    """Every trial run: the fault-free one, the search, and both shrink passes."""
     schedule: FaultSchedule | None = None
     """The minimal failing schedule, if a violation was found."""
     violations: list[Violation] = field(default_factory=list)
@@ -139,6 +141,7 @@ class FuzzReport:
             scenario_sha256=file_sha256(self.target.scenario.path), model=self.target.model,
             fuzz_seed=self.fuzz_seed, trial_seed=self.target.seed, schedule=self.schedule,
             violation=CaseViolation(kind=v.kind, message=v.message), examples=self.examples,
+            trials=self.trials,
         )
 
 
@@ -161,9 +164,9 @@ def fuzz(target: FuzzTarget, *, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
     if examples < 1:
         raise UsageError(f"--examples must be at least 1, not {examples}")
 
-    report = FuzzReport(target, 0, seed)
+    report = FuzzReport(target, seed)
     baseline = target.empty_schedule()
-    report.examples = 1
+    report.trials = 1
     first = observe(target, baseline, usage_errors=True)
     found = check_trial(first)
     if found:
@@ -183,9 +186,11 @@ def fuzz(target: FuzzTarget, *, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
     @given(fault_schedules(target.tool_names(), seed=target.seed, injection_action=action,
                            **bounds))
     def search(schedule: FaultSchedule) -> None:
-        report.examples += 1
+        report.trials += 1
+        if not kind:
+            report.examples += 1
         if on_example is not None:
-            on_example(report.examples)
+            on_example(report.trials)
         violations = check_schedule(target, schedule)
         if not violations:
             return
@@ -207,7 +212,7 @@ def fuzz(target: FuzzTarget, *, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
         schedule, violations = last[0]
         schedule, violations, spent = minimise(
             lambda cand: check_schedule(target, cand), schedule, violations, kind[0])
-        report.examples += spent
+        report.trials += spent
         report.schedule = schedule
         report.violations = ([v for v in violations if v.kind == kind[0]]
                              + [v for v in violations if v.kind != kind[0]])
@@ -255,7 +260,7 @@ def fuzz_main(scenario: str | Path, *, examples: int = DEFAULT_EXAMPLES, seed: i
               out: Path = Path("reports/fuzz"), model: str | None = None) -> int:
     """``harness fuzz``: 1 and a case file when a violation is found, else 0."""
     target = FuzzTarget.load(scenario, model=model, fuzz_seed=seed)
-    progress = _Progress(examples + 1) if sys.stderr.isatty() else None
+    progress = _Progress(target.name, examples) if sys.stderr.isatty() else None
     report = fuzz(target, examples=examples, seed=seed,
                   on_example=progress.tick if progress else None)
     if progress is not None:
@@ -263,14 +268,15 @@ def fuzz_main(scenario: str | Path, *, examples: int = DEFAULT_EXAMPLES, seed: i
     label = model or "as configured"
     if not report.found:
         print(f"harness fuzz: {target.name}: no violation in {report.examples} examples "
-              f"(seed {seed}, model {label})")
+              f"and the fault-free trial (seed {seed}, model {label})")
         return EXIT_OK
     assert report.schedule is not None
     case = report.case(scenario)
     path = write_case(case, out)
     v = report.violations[0]
-    print(f"harness fuzz: {target.name}: {v.kind} found in {report.examples} examples "
-          f"(seed {seed}, model {label})")
+    where = (f"after {report.examples} examples, shrunk in {report.trials} trials"
+             if report.examples else "in the fault-free trial")
+    print(f"harness fuzz: {target.name}: {v.kind} found {where} (seed {seed}, model {label})")
     _print_violations(report.violations)
     print("minimal schedule:")
     for line in describe_schedule(report.schedule):
@@ -323,14 +329,15 @@ def replay_main(case: str | Path) -> int:
 
 
 class _Progress:
-    """A one-line counter on a terminal's stderr (shrinking runs past ``total``)."""
+    """A one-line trial counter on a terminal's stderr."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
+    def __init__(self, name: str, examples: int) -> None:
+        self.name = name
+        self.examples = examples
 
     def tick(self, n: int) -> None:
-        what = f"example {n}/{self.total}" if n <= self.total else f"shrinking, trial {n}"
-        print(f"\rfuzzing: {what}", end="", file=sys.stderr, flush=True)
+        print(f"\rfuzzing {self.name}: trial {n} ({self.examples} examples, then shrinking "
+              "if a violation shows)", end="", file=sys.stderr, flush=True)
 
     def done(self) -> None:
         print("\r\033[K", end="", file=sys.stderr, flush=True)

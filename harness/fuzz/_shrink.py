@@ -117,7 +117,7 @@ def _candidates(items: list[_Item]) -> Iterator[list[_Item]]:
 
 
 def minimise(check: Check, schedule: FaultSchedule, violations: list[Violation], kind: str,
-             *, budget: int = 400) -> tuple[FaultSchedule, list[Violation], int]:
+             *, budget: int = 200) -> tuple[FaultSchedule, list[Violation], int]:
     """Shrink ``schedule`` (which shows ``kind``) further; return the smallest schedule found,
     its violations, and the number of trials spent (at most ``budget``)."""
     best, best_v, spent = schedule, violations, 0

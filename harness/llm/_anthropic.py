@@ -13,8 +13,11 @@ each attempt against the budget and spends back-off on the injected clock.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import weakref
+from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self
@@ -45,12 +48,71 @@ _SPEND_CODES = frozenset({
 _SPEND_WORDS = re.compile(r"spend|credit|billing|usage limit|balance", re.IGNORECASE)
 
 
+#: The transport a shared SDK client sends the current call through (see ``_Routed``).
+_ROUTE: ContextVar[httpx2.AsyncBaseTransport | None] = ContextVar("harness_llm_route",
+                                                                 default=None)
+
+
+class _Routed(httpx2.AsyncBaseTransport):
+    """The transport under a shared SDK client: hands each request to the transport of the
+    ``AnthropicClient`` whose ``complete`` is running in the current task."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        transport = _ROUTE.get()
+        if transport is None:
+            raise RuntimeError("a shared SDK client was called outside AnthropicClient.complete")
+        return await transport.handle_async_request(request)
+
+
+_SharedKey = tuple[str, str, float]
+#: Shared SDK clients per event loop: an entry goes when its loop does.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                   dict[_SharedKey, anthropic.AsyncAnthropic]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _shared_sdk(key: _SharedKey) -> anthropic.AsyncAnthropic:
+    """The event loop's SDK client for ``key`` (api key, base URL, default timeout)."""
+    per_loop = _SHARED.setdefault(asyncio.get_running_loop(), {})
+    sdk = per_loop.get(key)
+    if sdk is None:
+        api_key, base_url, timeout_s = key
+        sdk = per_loop[key] = _make_sdk(httpx2.AsyncClient(transport=_Routed()), api_key,
+                                        base_url, timeout_s, open_telemetry=False)
+    return sdk
+
+
+def _make_sdk(http: httpx2.AsyncClient, api_key: str, base_url: str, timeout_s: float, *,
+              open_telemetry: bool | None = None) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=0,
+        timeout=_timeout(timeout_s),
+        http_client=http,
+        # ``None``: the SDK's default (its own spans, under the global tracer provider)
+        **({} if open_telemetry is None else {"open_telemetry": open_telemetry}),
+    )
+
+
 class AnthropicClient:
     """A ``ModelClient`` on ``anthropic.AsyncAnthropic`` with the given ``httpx2`` transport.
 
     ``transport`` decides where requests go; ``api_key`` and ``base_url`` only
     matter for the live transport (offline transports ignore both, and the key is
     never written anywhere by the recorder).
+
+    ``shared=True`` (what ``make_client`` picks for the offline transports) sends the
+    calls through one ``AsyncAnthropic`` per event loop, shared by every client with the
+    same key, URL and default timeout, instead of building one per client: a suite
+    builds a client per trial, and a fresh SDK client costs a construction and, on its
+    first call, a trip to a worker thread to read the platform for its headers. The
+    requests, replies and errors are the SDK's all the same: only the ``httpx2``
+    transport under the shared client differs, and it routes each call to this
+    client's own ``transport`` (through a context variable, so concurrent trials never
+    cross). A shared client leaves the SDK's own OpenTelemetry spans off: they would
+    describe calls to a server that does not exist, and the runtime traces every call
+    itself (``chat <model>``).
     """
 
     def __init__(
@@ -60,16 +122,23 @@ class AnthropicClient:
         api_key: str = OFFLINE_API_KEY,
         base_url: str | None = None,
         default_timeout_s: float = DEFAULT_TIMEOUT_S,
+        shared: bool = False,
     ) -> None:
         self.transport = transport
-        self._http = httpx2.AsyncClient(transport=transport)
-        self._sdk = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url or DEFAULT_BASE_URL,
-            max_retries=0,
-            timeout=_timeout(default_timeout_s),
-            http_client=self._http,
-        )
+        self._key: _SharedKey | None = None
+        self._sdk_own: anthropic.AsyncAnthropic | None = None
+        if shared:
+            self._key = (api_key, base_url or DEFAULT_BASE_URL, default_timeout_s)
+        else:
+            self._sdk_own = _make_sdk(httpx2.AsyncClient(transport=transport), api_key,
+                                      base_url or DEFAULT_BASE_URL, default_timeout_s)
+
+    @property
+    def _sdk(self) -> anthropic.AsyncAnthropic:
+        if self._sdk_own is not None:
+            return self._sdk_own
+        assert self._key is not None
+        return _shared_sdk(self._key)
 
     async def complete(
         self, request: ModelRequest, *, timeout_s: float | None = None
@@ -92,16 +161,22 @@ class AnthropicClient:
             kwargs["extra_body"] = {"temperature": request.temperature}
         if timeout_s is not None:
             kwargs["timeout"] = _timeout(timeout_s)
+        token = _ROUTE.set(self.transport) if self._sdk_own is None else None
         try:
             message = await self._sdk.messages.create(**kwargs)
         except anthropic.AnthropicError as exc:
             raise translate_error(exc) from exc
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError("malformed_reply", f"reply body is not JSON: {exc}", status=200) from exc
+        finally:
+            if token is not None:
+                _ROUTE.reset(token)
         return to_model_response(message)
 
     async def aclose(self) -> None:
-        await self._sdk.close()
+        """Close this client's transport (and its own SDK client; a shared one stays open)."""
+        if self._sdk_own is not None:
+            await self._sdk_own.close()
         await self.transport.aclose()
 
     async def __aenter__(self) -> Self:

@@ -78,4 +78,5 @@ def make_client(
                                clock=clock)
     if key is not None:
         return AnthropicClient(inner, api_key=key, base_url=url, default_timeout_s=timeout_s)
-    return AnthropicClient(inner, default_timeout_s=timeout_s)
+    # offline: one SDK client per event loop serves every trial's transport (see AnthropicClient)
+    return AnthropicClient(inner, default_timeout_s=timeout_s, shared=True)

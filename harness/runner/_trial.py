@@ -7,17 +7,26 @@ stored run can be re-judged without re-running it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
 
-from harness.core import AgentContext, Event, HumanDecided, RunTool, ToolReturned, step
+from harness.core import (
+    AgentConfig,
+    AgentContext,
+    Event,
+    HumanDecided,
+    RunTool,
+    ToolReturned,
+    step,
+)
 from harness.driver import Crash, Driver, VirtualClock
 from harness.errors import HarnessError, UsageError
 from harness.faults import FaultSchedule, FaultyTools, schedule_for
-from harness.llm import load_prices, make_client
+from harness.llm import ModelProfile, load_prices, make_client
 from harness.runner._result import TrialResult, trial_run_id, trial_seed
 from harness.scenario import (
     ExecutedAction,
@@ -73,6 +82,21 @@ class TrialEnv:
     cassette_dir: Path | None = None
     record: bool = False
     crashes: list[int] = field(default_factory=list)
+    profiles: Mapping[str, ModelProfile] | None = None
+    """The simulated transport's model profiles (``None``: the built-in ones)."""
+    _configs: dict[tuple[int, str | None], tuple[LoadedScenario, AgentConfig]] = field(
+        default_factory=dict, repr=False)
+    """Agent configurations by (scenario, model): the same for every trial but its seed."""
+
+    def agent_config(self, spec: TrialSpec) -> AgentConfig:
+        """The trial's agent configuration, validated once per scenario and model."""
+        key = (id(spec.scenario), spec.model)
+        hit = self._configs.get(key)
+        if hit is None or hit[0] is not spec.scenario:
+            s = spec.scenario.scenario
+            config = build_agent_config(s, spec.scenario.tools, spec.model, load_prices().price)
+            hit = self._configs[key] = (spec.scenario, config)
+        return hit[1].model_copy(update={"seed": spec.seed})
 
 
 @dataclass
@@ -120,10 +144,9 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
         cassette=cassette if env.transport == "replay" else None,
         record_to=cassette if env.record and env.transport != "replay" else None,
         faults=schedule.llm if schedule.llm.faults else None,
+        profiles=env.profiles,
     )
-    prices = load_prices()
-    config = build_agent_config(s, spec.scenario.tools, spec.model, prices.price)
-    config = config.model_copy(update={"seed": spec.seed})
+    config = env.agent_config(spec)
     h = s.human
     human = ScriptedHuman(h.decision, edited_input=h.edited_input, latency_s=h.latency_s)
     crash_points = set(schedule.crash_at)
@@ -148,7 +171,10 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
             while True:
                 env.recorder.discard(log_id)
                 try:
-                    ended = await driver().resume(log_id)
+                    if env.recorder.read_run(log_id):
+                        ended = await driver().resume(log_id)
+                    else:  # it crashed before its first record: nothing ran, start it again
+                        ended = await driver().run(config, s.task, run_id=log_id)
                     break
                 except Crash:
                     continue

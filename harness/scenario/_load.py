@@ -49,7 +49,23 @@ def _from_validation(path: Path, node: yaml.Node | None, err: ValidationError,
         msg = "unknown field (check the spelling)"
     elif first["type"] == "missing":
         msg = "required field is missing"
+    elif first["type"] in ("model_type", "dict_type"):
+        msg = f"should be a mapping of fields, not {_yaml_kind(first.get('input'))}"
+    elif first["type"] in ("tuple_type", "list_type"):
+        msg = f"should be a list, not {_yaml_kind(first.get('input'))}"
     return _error(path, node, loc, msg)
+
+
+def _yaml_kind(value: Any) -> str:
+    if value is None:
+        return "an empty value"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "true/false"
+    return "a number" if isinstance(value, int | float) else "text"
 
 
 def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | None = None
@@ -104,10 +120,16 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
         if step.role not in role_names:
             raise _error(path, node, ("reference", "steps", i, "role"),
                          f"unknown role {step.role!r}; roles are {role_names}")
+        role_tools = next(r.tools for r in a.roles if r.name == step.role)
         for j, call in enumerate(step.tool_calls):
             if call.tool not in tool_names:
                 raise _error(path, node, ("reference", "steps", i, "tool_calls", j, "tool"),
                              f"unknown tool {call.tool!r}")
+            if a.orchestrator.mode == "plan" and call.tool not in role_tools:
+                raise _error(path, node, ("reference", "steps", i, "tool_calls", j, "tool"),
+                             f"role {step.role!r} has no tool {call.tool!r} (its tools: "
+                             f"{', '.join(role_tools) or 'none'}), so no agent can follow "
+                             "this reference step")
     for field in ("required_actions", "forbidden_actions"):
         for i, check in enumerate(getattr(scenario.goals, field)):
             if check.tool not in tool_names:
@@ -124,7 +146,8 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
         try:
             price_of(model)
         except (UsageError, KeyError) as err:
-            raise _error(path, node, loc, f"unknown model {model!r}: {err}") from None
+            detail = str(err).removeprefix("field 'model': ")
+            raise _error(path, node, loc, f"unknown model {model!r}: {detail}") from None
     try:
         build_agent_config(scenario, tools, None, price_of)
     except ValidationError as err:

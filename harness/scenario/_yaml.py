@@ -35,8 +35,13 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"invalid YAML: {err.problem or err}", file=str(path),
                           line=line) from None
+    except yaml.reader.ReaderError as err:  # a control character: binary junk, most likely
+        raise ConfigError(f"not a text file: character {err.character!r} is not allowed in "
+                          "YAML", file=str(path), line=text.count("\n", 0, err.position) + 1
+                          ) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"invalid YAML: {err}", file=str(path)) from None
+        one_line = " ".join(str(err).split())
+        raise ConfigError(f"invalid YAML: {one_line}", file=str(path)) from None
     _no_duplicate_keys(path, node, (), set())
     return data, node
 

@@ -67,9 +67,7 @@ def tool(
     """Declare a tool from a function ``fn(args: SomeModel, ctx: ToolContext)``."""
 
     def wrap(fn: ToolFn) -> Tool:
-        hints = get_type_hints(fn)
-        params = list(inspect.signature(fn).parameters)
-        model = hints.get(params[0]) if params else None
+        model = _input_model(fn)
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise UsageError(f"tool {fn.__name__!r}: first parameter must be a pydantic model")
         return Tool(
@@ -80,6 +78,41 @@ def tool(
         )
 
     return wrap
+
+
+_INPUT_MODELS: dict[tuple[Any, ...], Any] = {}
+
+
+def _input_model(fn: ToolFn) -> Any:
+    """The annotation of ``fn``'s first parameter, resolved.
+
+    Worlds declare their tools as closures, built again for every world (every trial),
+    and resolving annotations is the slow part of declaring one; so the answer is kept
+    per function body, globals and annotations, which together decide it.
+    """
+    code = getattr(fn, "__code__", None)
+    try:
+        key: tuple[Any, ...] | None = (
+            code, id(getattr(fn, "__globals__", None)),
+            tuple(getattr(fn, "__annotations__", {}).items()))
+        hash(key)
+    except TypeError:  # an unhashable annotation: resolve it every time
+        key = None
+    if code is not None and key is not None:
+        hit = _INPUT_MODELS.get(key, _MISSING)
+        if hit is not _MISSING:
+            return hit
+    hints = get_type_hints(fn)
+    params = list(inspect.signature(fn).parameters)
+    model = hints.get(params[0]) if params else None
+    if code is not None and key is not None:
+        if len(_INPUT_MODELS) > 4096:
+            _INPUT_MODELS.clear()
+        _INPUT_MODELS[key] = model
+    return model
+
+
+_MISSING = object()
 
 
 class ToolRegistry:
