@@ -85,7 +85,9 @@ class _VerdictInput(_Schema):
 
 
 def plan_tool(roles: tuple[RoleConfig, ...]) -> dict[str, Any]:
+    """The ``submit_plan`` schema; with roles given, a step's role must be one of them."""
     names = [r.name for r in roles]
+    role_schema: dict[str, Any] = {"type": "string", "enum": names} if names else {"type": "string"}
     return {
         "name": "submit_plan",
         "description": "Submit the plan: ordered steps, each routed to one role. "
@@ -99,7 +101,7 @@ def plan_tool(roles: tuple[RoleConfig, ...]) -> dict[str, Any]:
                         "type": "object",
                         "properties": {
                             "id": {"type": "string"},
-                            "role": {"type": "string", "enum": names},
+                            "role": role_schema,
                             "instruction": {"type": "string"},
                             "depends_on": {"type": "array", "items": {"type": "string"}},
                         },
@@ -959,6 +961,27 @@ def _escalate(
     if d.finished:
         return
     rules = d.config.escalation
+    # a person's time is wall time too: the wait may not outlast the run's limit (or the
+    # asking step's slice); with no time left nobody is asked
+    timeout = rules.timeout_s
+    elapsed = d.now - d.started_at
+    try:
+        left = budget._check_wall(d.config.limits, elapsed, "")
+    except LimitExceeded as err:
+        _finish(d, "budget_exhausted", reason=str(err), limit=err.limit)
+        return
+    sub = d.agents.get(agent)
+    if sub is not None and sub.limits is not None:
+        try:
+            slice_left = budget._check_wall(sub.limits, elapsed, f"step {sub.step_id} ")
+        except LimitExceeded as err:
+            if tool is not None:
+                _tool_result(d, agent, tool.call_id, {"error": f"budget: {err}"}, True)
+            return
+        if slice_left is not None:
+            left = slice_left if left is None else min(left, slice_left)
+    if left is not None:
+        timeout = min(timeout, left)
     if agent in d.agents:
         doing = f"step {agent} ({d.agent(agent).role}): {d.agent(agent).instruction}"
     else:
@@ -966,7 +989,7 @@ def _escalate(
     request = HumanRequest(
         rule=rule, what_doing=doing[:300], why=why, decision_needed=decision_needed,
         proposed_action=({"tool": tool.tool, "input": proposed} if tool else proposed),
-        default_on_timeout=rules.on_timeout.get(rule, "deny"), timeout_s=rules.timeout_s,
+        default_on_timeout=rules.on_timeout.get(rule, "deny"), timeout_s=timeout,
         budget=budget.summary(d.config.limits, d.used, d.now - d.started_at),
     )
     effect_id = d.new_id(agent)
