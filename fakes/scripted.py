@@ -31,7 +31,9 @@ _STEP = re.compile(r"^\[step ([^\]]+)\] ")
 
 
 def usage_for(request: ModelRequest, content: Sequence[dict[str, Any]]) -> Usage:
-    return Usage(input_tokens=count_request_tokens(request), output_tokens=count_tokens(list(content)))
+    """Usage as the API reports it: never more output than the request's ``max_tokens``."""
+    return Usage(input_tokens=count_request_tokens(request),
+                 output_tokens=min(count_tokens(list(content)), request.max_tokens))
 
 
 def reply(request: ModelRequest, content: list[dict[str, Any]], stop_reason: str,

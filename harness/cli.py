@@ -18,7 +18,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        where = self.prog.removeprefix("harness").strip()
+        raise UsageError(f"{where}: {message}" if where else message)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--name", metavar="RUN", help="run name for the default --out")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run")
     run.add_argument("--no-trace", action="store_true", help="do not write spans")
+    run.add_argument("--fsync-interval", type=float, default=None, metavar="S",
+                     help="sync trials.jsonl to disk at most every S seconds (default 1; 0: "
+                     "after every trial). A killed run loses no line either way: this only "
+                     "bounds what a power loss can cost")
 
     fz = sub.add_parser("fuzz", help="search fault schedules for invariant violations")
     fz.add_argument("scenario", metavar="SCENARIO")
@@ -123,6 +128,8 @@ def _run(args: argparse.Namespace) -> int:
     _positive("--trials", args.trials)
     _positive("--concurrency", args.concurrency)
     _positive("--workers", args.workers)
+    if args.fsync_interval is not None and not args.fsync_interval >= 0:
+        raise UsageError(f"--fsync-interval must be 0 or more seconds, not {args.fsync_interval}")
     if args.faults is not None:
         from harness.faults import PROFILES
 
@@ -144,6 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         faults=args.faults, concurrency=args.concurrency, transport=args.transport, out=out,
         resume=args.resume, workers=args.workers, record=args.record,
         tracing=not args.no_trace,
+        **({} if args.fsync_interval is None else {"fsync_interval_s": args.fsync_interval}),
     )
     result = run_suite(opts)
     print(render_summary(result.groups))

@@ -20,11 +20,13 @@ from helpers import (
     purpose_of,
     run_agent,
 )
+from pydantic import BaseModel
 
 from fakes.scripted import Call, FailingModel
 from harness.core import RetryPolicy, RunLimits, count_request_tokens
 from harness.driver import VirtualClock
 from harness.errors import ModelError
+from harness.tools import ToolContext, ToolRegistry, tool
 
 DIMENSIONS = ("llm_calls", "tool_calls", "tokens_in", "tokens_out", "cost_usd")
 ROLES = make_roles(research={"max_turns": 500}, code={"max_turns": 500})
@@ -110,6 +112,29 @@ def test_wall_time() -> None:
     # the third call had 2 s left: it was cut off at the limit, not allowed to run 4 s
     failed = [e for e in ran.events if e.kind == "model_failed"]
     assert [(e.error_kind, e.at) for e in failed] == [("timeout", 10.0)]
+
+
+class Query(BaseModel):
+    query: str
+
+
+@tool(name="lookup")
+async def slow_lookup(args: Query, ctx: ToolContext) -> str:
+    await ctx.clock.sleep(30)
+    return "slow facts"
+
+
+def test_wall_time_cuts_a_slow_tool_at_the_limit() -> None:
+    """A tool that would take 30 s with 10 s left ends, on the virtual clock as on a real
+    one, at the limit with a timeout (it used to end at 30 s, past the limit)."""
+    script = Script(plans=[[plan_step("s1", "research")]],
+                    steps={"s1": [[Call("lookup", {"query": "x"})], "found"]})
+    ran = run_agent(limited(wall_time_s=10), model(script), tools=ToolRegistry([slow_lookup]))
+    [returned] = [e for e in ran.events if e.kind == "tool_returned"]
+    assert returned.is_error and returned.error_kind == "timeout" and returned.at == 10.0
+    assert ran.result.outcome == "budget_exhausted"
+    assert ran.ctx.exhausted_limit == "wall_time_s"
+    assert ran.ctx.elapsed_s <= 10
 
 
 def test_cost_usd_clamps_max_tokens_to_what_the_money_buys() -> None:

@@ -11,6 +11,7 @@ live run always has something in flight that the table lets it receive.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import pytest
@@ -284,10 +285,12 @@ class RuntimeMachine(RuleBasedStateMachine):
         self.ctx = after
         self.effects.extend(effects)
         for eff in effects:
-            # the wall-time limits in force when it was issued: the run's and its step's slice
-            if isinstance(eff, CallModel | RunTool):
+            # the wall-time limits in force when it was issued: the run's, and for work
+            # (not a person's wait) its step's slice
+            if isinstance(eff, CallModel | RunTool | RequestHuman):
                 sub = after.agents.get(eff.agent)
-                walls = [lim.wall_time_s for lim in (after.config.limits, sub and sub.limits)
+                slice_ = sub.limits if sub is not None and not isinstance(eff, RequestHuman) else None
+                walls = [lim.wall_time_s for lim in (after.config.limits, slice_)
                          if lim is not None and lim.wall_time_s is not None]
                 self.timed.append((eff, walls))
         self.events.append(event)
@@ -410,16 +413,18 @@ class RuntimeMachine(RuleBasedStateMachine):
         _within(self.ctx.used.plus(self.ctx.reserved), self.cfg.limits, "run, reserved included")
         for sub in self.ctx.agents.values():
             if sub.limits is not None:
-                _within(sub.used, sub.limits, f"step {sub.step_id}")
+                _within(sub.used.plus(sub.reserved), sub.limits, f"step {sub.step_id}")
 
     @invariant()
     def nothing_is_issued_past_the_wall_time_limit(self) -> None:
         for eff, walls in self.timed:
             starts = (getattr(eff, "not_before", None) or eff.issued_at) - self.ctx.started_at
+            # a person's time counts too: a request may not wait past the limit
+            timeout = eff.request.timeout_s if isinstance(eff, RequestHuman) else eff.timeout_s
             for wall in walls:
                 assert starts < wall, f"{eff.effect_id} issued at {starts}s, limit {wall}s"
-                assert eff.timeout_s is not None and eff.timeout_s <= wall - starts + 1e-9, (
-                    f"{eff.effect_id} may run {eff.timeout_s}s from {starts}s, limit {wall}s")
+                assert timeout is not None and timeout <= wall - starts + 1e-9, (
+                    f"{eff.effect_id} may run {timeout}s from {starts}s, limit {wall}s")
 
     @invariant()
     def reservations_add_up(self) -> None:
@@ -509,7 +514,9 @@ def _event_of(kind: str, effect_id: str, at: float, cfg: AgentConfig | None = No
 
 
 RuntimeMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=50, deadline=None,
+    # a deeper search, e.g. before a release: MACHINE_EXAMPLES=3000 pytest tests/test_core_machine.py
+    max_examples=int(os.environ.get("MACHINE_EXAMPLES", "150")), stateful_step_count=50,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestRuntime = RuntimeMachine.TestCase

@@ -245,3 +245,38 @@ def test_escalation_requests_hold_back_new_work_until_decided() -> None:
     effects = s.decide(s.one("request_human"), "approve")
     assert sorted(e.agent for e in effects) == ["s1", "s2"]
     assert s.ctx.state == State.EXECUTING and not s.ctx.deferred
+
+
+@pytest.mark.parametrize("reserved", ["orchestrator", "verify-1"])
+def test_regression_a_step_may_not_take_a_name_the_runtime_uses(reserved: str) -> None:
+    """A step named ``orchestrator`` used to have the orchestrator's own calls charged to
+    and refused by its budget slice, which left the run with nothing in flight."""
+    s = Stepper(make_config())
+    s.plan([plan_step("s1", "research"), plan_step(reserved, "code")])
+    assert s.ctx.state == State.PLANNING and s.ctx.plan_attempts == 1
+    assert f"step id {reserved!r} is reserved" in s.ctx.plan_feedback
+    assert "verify-tests" not in s.ctx.plan_feedback
+    s.plan([plan_step("s1", "research"), plan_step("verify-tests", "code")])
+    assert s.ctx.state == State.EXECUTING, "names that merely look alike are fine"
+
+
+def test_regression_a_person_is_not_given_longer_than_the_wall_time_left() -> None:
+    """An escalation used to wait its full 300 s even with 40 s of the run left."""
+    cfg = make_config(limits=RunLimits(wall_time_s=100),
+                      escalation=EscalationRules(production_actions=False, min_confidence=0.9,
+                                                 max_failures=None, budget_fraction=None))
+    s = Stepper(cfg)
+    s.plan([plan_step("s1", "research")])
+    s.reply(s.one("call_model", "s1"), [text("x")], dt=30)
+    [ask] = s.reflect("done", "x", confidence=0.5)
+    assert isinstance(ask, RequestHuman)
+    assert ask.request.timeout_s == pytest.approx(100 - 32)
+    # and with no time left, nobody is asked: the run is out of budget
+    s2 = Stepper(cfg)
+    s2.plan([plan_step("s1", "research")])
+    s2.reply(s2.one("call_model", "s1"), [text("x")], dt=30)
+    eff = s2.one("call_model", "orchestrator")
+    s2.reply(eff, [tool_use("submit_reflection", {"decision": "done", "answer": "x",
+                                                  "confidence": 0.5}, "r")], "tool_use", dt=70)
+    assert s2.ctx.outcome == "budget_exhausted" and s2.ctx.exhausted_limit == "wall_time_s"
+    assert not [e for e in s2.last if isinstance(e, RequestHuman)]

@@ -961,27 +961,14 @@ def _escalate(
     if d.finished:
         return
     rules = d.config.escalation
-    # a person's time is wall time too: the wait may not outlast the run's limit (or the
-    # asking step's slice); with no time left nobody is asked
-    timeout = rules.timeout_s
-    elapsed = d.now - d.started_at
+    # a person's time is wall time too: the wait may not outlast the run's limit, and with
+    # no time left nobody is asked
     try:
-        left = budget._check_wall(d.config.limits, elapsed, "")
+        left = budget._check_wall(d.config.limits, d.now - d.started_at, "")
     except LimitExceeded as err:
         _finish(d, "budget_exhausted", reason=str(err), limit=err.limit)
         return
-    sub = d.agents.get(agent)
-    if sub is not None and sub.limits is not None:
-        try:
-            slice_left = budget._check_wall(sub.limits, elapsed, f"step {sub.step_id} ")
-        except LimitExceeded as err:
-            if tool is not None:
-                _tool_result(d, agent, tool.call_id, {"error": f"budget: {err}"}, True)
-            return
-        if slice_left is not None:
-            left = slice_left if left is None else min(left, slice_left)
-    if left is not None:
-        timeout = min(timeout, left)
+    timeout = rules.timeout_s if left is None else min(rules.timeout_s, left)
     if agent in d.agents:
         doing = f"step {agent} ({d.agent(agent).role}): {d.agent(agent).instruction}"
     else:

@@ -32,14 +32,15 @@ TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
         "model_replied": _EXECUTING,
         "model_failed": _EXECUTING,
         "tool_returned": _EXECUTING,
-        "side_effect_unknown": frozenset({S.AWAITING_HUMAN}),
+        # a person decides; or, with no wall time left to ask one, the run ends
+        "side_effect_unknown": frozenset({S.AWAITING_HUMAN, S.FAILED}),
     },
     S.AWAITING_HUMAN: {
         # other sub-agents keep working while one waits for a person
         "model_replied": frozenset({S.AWAITING_HUMAN, S.FAILED}),
         "model_failed": frozenset({S.AWAITING_HUMAN, S.FAILED}),
         "tool_returned": frozenset({S.AWAITING_HUMAN, S.FAILED}),
-        "side_effect_unknown": frozenset({S.AWAITING_HUMAN}),
+        "side_effect_unknown": frozenset({S.AWAITING_HUMAN, S.FAILED}),
         "human_decided": frozenset(
             {S.AWAITING_HUMAN, S.PLANNING, S.EXECUTING, S.REFLECTING, S.DONE, S.FAILED}
         ),

@@ -374,7 +374,12 @@ class _Run:
             return from_dict(ModelReplied, {"at": clock.now(), "kind": "model_replied",
                                             "effect_id": eff.effect_id, "response": resp})
         if isinstance(eff, RunTool):
+            start = clock.now()
             out, is_error, kind = await self.drv.tools.run(eff, run_id=self.run_id, clock=clock)
+            if self.virtual and eff.timeout_s is not None and clock.now() - start > eff.timeout_s:
+                # a virtual call that overran its timeout ends at the timeout (the registry
+                # already answered ``timeout``), as a real one cancelled by ``wait_for`` would
+                _rewind(clock, start + eff.timeout_s)
             if is_error and eff.effect_id in self.uncertain and kind in _IN_TRANSIT:
                 # it may have run before the crash, and its keyed retry failed on the way:
                 # nobody knows whether it took effect. "Failed" would invite the model to do

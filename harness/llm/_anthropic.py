@@ -20,7 +20,7 @@ import weakref
 from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import anthropic
 import httpx2
@@ -83,7 +83,7 @@ def _shared_sdk(key: _SharedKey) -> anthropic.AsyncAnthropic:
 
 
 def _make_sdk(http: httpx2.AsyncClient, api_key: str, base_url: str, timeout_s: float, *,
-              open_telemetry: bool | None = None) -> anthropic.AsyncAnthropic:
+              open_telemetry: Literal[False] | None = None) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(
         api_key=api_key,
         base_url=base_url,
@@ -91,7 +91,7 @@ def _make_sdk(http: httpx2.AsyncClient, api_key: str, base_url: str, timeout_s: 
         timeout=_timeout(timeout_s),
         http_client=http,
         # ``None``: the SDK's default (its own spans, under the global tracer provider)
-        **({} if open_telemetry is None else {"open_telemetry": open_telemetry}),
+        open_telemetry=open_telemetry,
     )
 
 
