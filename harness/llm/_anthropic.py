@@ -110,9 +110,10 @@ class AnthropicClient:
     requests, replies and errors are the SDK's all the same: only the ``httpx2``
     transport under the shared client differs, and it routes each call to this
     client's own ``transport`` (through a context variable, so concurrent trials never
-    cross). A shared client leaves the SDK's own OpenTelemetry spans off: they would
-    describe calls to a server that does not exist, and the runtime traces every call
-    itself (``chat <model>``).
+    cross; the offline transports set no cookies, so the shared cookie jar stays empty).
+    A shared client leaves the SDK's own OpenTelemetry spans off: they would describe
+    calls to a server that does not exist, and the runtime traces every call itself
+    (``chat <model>``). The live transport keeps a client of its own.
     """
 
     def __init__(

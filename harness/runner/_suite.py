@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -293,6 +294,11 @@ def _forkable() -> bool:
 
 def _run_in_workers(todo: list[TrialSpec], opts: SuiteOptions, out: Path,
                     on_result: Callable[[TrialResult], None]) -> None:
+    # Create the shared event log (WAL mode, schema) before any worker opens it: workers
+    # starting together would otherwise race to create it, and the loser's switch to WAL
+    # can fail with "database is locked" without waiting (SQLite does not wait where
+    # waiting could deadlock). Opening an existing log only reads.
+    SQLiteRecorder(out / "events.sqlite").close()
     ctx = mp.get_context("fork") if _forkable() else mp.get_context("spawn")
     queue = ctx.Queue()
     n = min(opts.workers, len(todo))
@@ -306,7 +312,12 @@ def _run_in_workers(todo: list[TrialSpec], opts: SuiteOptions, out: Path,
     running = n
     try:
         while running:
-            item = queue.get()
+            try:
+                item = queue.get(timeout=0.5)
+            except Empty:
+                if not any(p.is_alive() for p in procs):
+                    break  # a worker died before its end marker: nothing more will come
+                continue
             if item is None:
                 running -= 1
                 continue
