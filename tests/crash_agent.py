@@ -30,12 +30,12 @@ from harness.core import (
     AgentConfig,
     EscalationRules,
     HumanRequest,
-    ModelPrice,
     OrchestratorConfig,
     PlanStep,
     RoleConfig,
     RunLimits,
 )
+from harness.demo import DEMO_PRICES
 from harness.driver import Crash, Driver, Human, HumanDecision, RunResult, VirtualClock
 from harness.protocols import Clock
 from harness.store import Record, SQLiteRecorder
@@ -47,12 +47,7 @@ RUN_ID = "crash-1"
 TASK = "Ship v2: record the fix, deploy it, and tell the team"
 HAIKU = "claude-haiku-4-5"
 SONNET = "claude-sonnet-4-5"
-PRICES = (
-    ModelPrice(model=HAIKU, input=1.0, output=5.0, cache_write_5m=1.25, cache_write_1h=2.0,
-               cache_read=0.1),
-    ModelPrice(model=SONNET, input=3.0, output=15.0, cache_write_5m=3.75, cache_write_1h=6.0,
-               cache_read=0.3),
-)
+PRICES = DEMO_PRICES  # the demo's price list: one per model the test agents use
 ANSWER = "v2 is deployed, recorded and announced; it fixes the login bug"
 
 

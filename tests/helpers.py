@@ -29,7 +29,6 @@ from harness.core import (
     Event,
     HumanDecided,
     ModelFailed,
-    ModelPrice,
     ModelReplied,
     ModelRequest,
     ModelResponse,
@@ -44,6 +43,7 @@ from harness.core import (
     count_tokens,
     step,
 )
+from harness.demo import DEMO_PRICES
 from harness.driver import Driver, RunResult, VirtualClock
 from harness.errors import ToolError
 from harness.protocols import Clock
@@ -56,13 +56,7 @@ T = TypeVar("T")
 HAIKU = "claude-haiku-4-5"
 SONNET = "claude-sonnet-4-5"
 
-#: Test prices (USD per million tokens), one per model the test agents use.
-PRICES = (
-    ModelPrice(model=HAIKU, input=1.0, output=5.0, cache_write_5m=1.25, cache_write_1h=2.0,
-               cache_read=0.1),
-    ModelPrice(model=SONNET, input=3.0, output=15.0, cache_write_5m=3.75, cache_write_1h=6.0,
-               cache_read=0.3),
-)
+PRICES = DEMO_PRICES  # the demo's price list: one per model the test agents use
 
 #: Every escalation rule switched off: budget and hierarchy tests see no human at all.
 QUIET = EscalationRules(production_actions=False, min_confidence=None, max_failures=None,

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness._files import write_atomic
 from harness.errors import ConfigError
 from harness.faults import FaultSchedule
 
@@ -84,17 +83,7 @@ def write_case(case: FuzzCase, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = case_path(out, case)
     text = json.dumps(case.model_dump(mode="json", exclude_defaults=False), indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=out)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, text)
 
 
 def load_case(path: str | Path) -> FuzzCase:

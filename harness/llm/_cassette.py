@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Literal
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness._files import write_atomic
 from harness.errors import ConfigError, UsageError
 from harness.llm._canonical import (
     canonical_from_body,
@@ -144,19 +144,7 @@ def load_cassette(path: str | os.PathLike[str]) -> Cassette:
 
 def save_cassette(cassette: Cassette, path: str | os.PathLike[str]) -> None:
     """Write atomically (temporary file in the same folder, fsync, rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    data = cassette.to_json().encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, cassette.to_json())
 
 
 # -- replay -----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from harness._files import write_atomic
 from harness.errors import ConfigError, UsageError
 from harness.llm import PROFILES, ModelProfile, profile_for
 from harness.metrics import percentile, wilson
@@ -235,7 +236,7 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
             raise UsageError(f"{out} already holds a run: pass --resume to continue it, "
                              "or choose another --out")
         done = {}
-    _write_atomic(run_json, json.dumps(identity, indent=2, sort_keys=True) + "\n")
+    write_atomic(run_json, json.dumps(identity, indent=2, sort_keys=True) + "\n")
     todo = [s for s in specs if (s.scenario.scenario.name, s.model_label, s.profile, s.trial)
             not in done]
     progress = Progress(len(specs), enabled=opts.progress)
@@ -260,12 +261,6 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
     results = [r for r in [*done.values(), *fresh] if r.key in wanted]
     results.sort(key=lambda r: r.key)
     return SuiteResult(results, summarize(results, loaded), out)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # --- workers --------------------------------------------------------------------------
