@@ -36,6 +36,7 @@ from harness.core import (
     EscalationRules,
     Finish,
     HumanDecided,
+    Machine,
     ModelFailed,
     ModelReplied,
     ModelResponse,
@@ -253,6 +254,11 @@ class RuntimeMachine(RuleBasedStateMachine):
         self.unknown: set[str] = set()
         self.probes = 0
         self.timed: list[tuple[Any, list[float]]] = []
+        # the driver's form of the same run: one machine fed in place, snapshotted now and
+        # then; it must agree with ``step`` event for event, and no later event may change
+        # a snapshot already handed out
+        self.machine = Machine()
+        self.snapshots: list[tuple[AgentContext, str]] = []
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -293,6 +299,13 @@ class RuntimeMachine(RuleBasedStateMachine):
                 walls = [lim.wall_time_s for lim in (after.config.limits, slice_)
                          if lim is not None and lim.wall_time_s is not None]
                 self.timed.append((eff, walls))
+        assert self.machine.feed(event) == effects
+        if len(self.events) % 3 == 0 or after.terminal:
+            snap = self.machine.context()
+            assert snap.model_dump_json() == after.model_dump_json()
+            self.snapshots.append((snap, snap.model_dump_json()))
+        for old, dumped in self.snapshots[-3:]:
+            assert old.model_dump_json() == dumped, "a later event changed an earlier snapshot"
         self.events.append(event)
         # replay: the same event, as the log stores it, folded into a context of its own
         self.replayed, _ = step(self.replayed, event_adapter.validate_json(encode(event)))

@@ -13,6 +13,7 @@ from harness.core import (
     EscalationRules,
     Finish,
     HumanDecided,
+    Machine,
     ModelFailed,
     RequestHuman,
     RetryPolicy,
@@ -26,7 +27,7 @@ from harness.core import (
     step,
 )
 from harness.core._machine import UnknownEffect
-from harness.errors import IllegalTransition, TerminalRun
+from harness.errors import IllegalTransition, RuntimeFault, TerminalRun
 
 
 def test_the_table_names_every_state_and_terminal_states_accept_nothing() -> None:
@@ -232,6 +233,21 @@ def test_a_context_is_never_changed_by_a_step_that_raises() -> None:
         step(s.ctx, ToolReturned(effect_id="s1#99", output="x"))
     assert s.ctx.model_dump_json() == before
     assert AgentContext.model_validate_json(before) == s.ctx
+
+
+def test_a_machine_that_failed_an_event_refuses_the_next_one() -> None:
+    # a raising ``feed`` may have changed half the state: going on from it would fold a
+    # different run than the log describes
+    s = Stepper(make_config(roles=make_roles(), escalation=QUIET))
+    s.plan([plan_step("s1", "research")])
+    m = Machine(s.ctx)
+    call = s.one("call_model", "s1")
+    with pytest.raises(UnknownEffect):
+        m.feed(ToolReturned(effect_id="s1#99", output="x"))
+    with pytest.raises(RuntimeFault, match="half-applied"):
+        m.feed(ModelFailed(effect_id=call.effect_id, error_kind="overloaded"))
+    # the context it started from is untouched, and a fresh machine from it works
+    assert Machine(s.ctx).feed(ModelFailed(effect_id=call.effect_id, error_kind="overloaded"))
 
 
 def test_escalation_requests_hold_back_new_work_until_decided() -> None:

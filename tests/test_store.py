@@ -198,3 +198,26 @@ def test_bytes_per_step_stay_flat(tmp_path: Path) -> None:
     assert max(p50, p1000) / min(p50, p1000) <= 1.2, per_step
     assert max(f50, f1000) / min(f50, f1000) <= 1.2, per_step
     assert p1000 < 1000, "a step is a few hundred bytes, not a copy of the run"
+
+
+@pytest.mark.parametrize("batch", [1, 2, 64, 65, 300])
+def test_a_flush_of_any_size_commits_every_record_in_order(tmp_path: Path, batch: int) -> None:
+    # small batches go in as one multi-row INSERT, long ones as a transaction: both must
+    # keep every record, in order, and both must be whole-or-nothing on a conflict
+    rec = SQLiteRecorder(tmp_path / "log.db")
+    rec.open_run("r")
+    for seq in range(batch):
+        rec.append("r", seq, "tool_returned", json.dumps({"n": seq}))
+    rec.flush()
+    other = SQLiteRecorder(tmp_path / "log.db")
+    rows = other.read_run("r")
+    assert [(r.seq, json.loads(r.payload)["n"]) for r in rows] == [(i, i) for i in range(batch)]
+    # a second writer of the same run collides on the last of its rows: nothing of its
+    # batch may land, and the error names the file
+    other.open_run("r")
+    other._next["r"] = batch - 1
+    with pytest.raises(LogError, match="another writer"):
+        for seq in range(batch - 1, 2 * batch):
+            other.append("r", seq, "tool_returned", "{}")
+        other.flush()
+    assert len(SQLiteRecorder(tmp_path / "log.db").read_run("r")) == batch

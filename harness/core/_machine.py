@@ -1,8 +1,9 @@
 """``step(context, event) -> (context, effects)``: the whole agent, with no I/O.
 
 The input context is never changed. ``step`` copies what it touches into a
-``_Draft``, lets one handler per event kind work on the draft, then checks the
-resulting state change against ``TRANSITIONS`` and freezes the draft again. Any
+``Machine``, lets one handler per event kind work on it, checks the resulting state
+change against ``TRANSITIONS`` and hands the fields over as the new context (the
+driver feeds one ``Machine`` a whole run instead, copying nothing per event). Any
 time, id or random draw the core needs arrives inside the event or is derived
 from the run's seed, so folding a log through ``step`` rebuilds a run exactly.
 """
@@ -50,6 +51,7 @@ from harness.core._transitions import allowed
 from harness.errors import IllegalTransition, LimitExceeded, RuntimeFault, TerminalRun
 
 ORCHESTRATOR = "orchestrator"
+_EMPTY = AgentContext()
 _ONE_FAILED_CALL = RunUsage(llm_calls=1)
 _JSON = json.JSONEncoder(sort_keys=True, default=str)
 """``json.dumps(value, sort_keys=True, default=str)``, without building an encoder per call."""
@@ -153,23 +155,31 @@ def _forced(name: str) -> dict[str, Any]:
     return {"type": "tool", "name": name}
 
 
-# --- the draft -------------------------------------------------------------------------
+# --- the machine -----------------------------------------------------------------------
 
 
-class _Draft:
-    """A mutable working copy of one context for the length of one ``step``.
+class Machine:
+    """A run's state as a mutable working copy: ``feed`` applies events to it in place.
 
-    The draft's ``__dict__`` *is* its copy of the context's fields (``out`` lives in a
-    slot), so handlers read fields as plain attributes and ``freeze`` hands the dict
-    over as the new context's fields, with no copying either way.
+    ``step`` is ``Machine(ctx).feed(event)`` plus a snapshot, so the pure function and
+    the in-place form are one code path. The driver keeps one machine for a whole run
+    instead: folding thousands of events then copies nothing per event, and a snapshot
+    (``context()``) is taken only when someone asks for one.
+
+    The machine's ``__dict__`` *is* its copy of the context's fields (the bookkeeping
+    lives in slots), so handlers read fields as plain attributes and a snapshot hands a
+    copy of the dict over as the new context's fields. Sub-agents are copy-on-write:
+    the first change to one after a snapshot (or after construction) copies it, later
+    changes update that copy in place, as no context or effect outside holds it.
+
+    A ``feed`` that raises may have been half applied; the machine then refuses further
+    events (the pure ``step`` throws such a copy away, so its input is never touched).
     """
 
-    __slots__ = ("__dict__", "_own", "out")
+    __slots__ = ("__dict__", "_broken", "_own", "out")
 
-    def __init__(self, ctx: AgentContext, at: float) -> None:
-        f = dict(ctx.__dict__)
-        if at > f["now"]:
-            f["now"] = at
+    def __init__(self, ctx: AgentContext | None = None) -> None:
+        f = dict((ctx or _EMPTY).__dict__)
         f["pending"] = dict(f["pending"])
         f["reservations"] = dict(f["reservations"])
         f["approvals"] = dict(f["approvals"])
@@ -177,12 +187,66 @@ class _Draft:
         self.__dict__ = f
         self.out: list[Effect] = []
         self._own: dict[str, SubAgent] = {}
-        """Sub-agents copied during this step: nothing outside the step has seen them."""
+        """Sub-agents copied since the last snapshot: nothing outside has seen them."""
+        self._broken = False
+
+    def feed(self, event: _Event) -> list[Effect]:
+        """Apply one event in place; return the effects it asks for.
+
+        Raises ``IllegalTransition``/``TerminalRun``/``UnknownEffect`` on misuse."""
+        if self._broken:
+            raise RuntimeFault("this machine failed an earlier event and holds a half-applied "
+                               "state; rebuild it from the log")
+        kind: str = event.kind  # type: ignore[attr-defined]
+        state: State = self.state
+        if state in TERMINAL_STATES:
+            raise TerminalRun(state.value, kind)
+        targets = allowed(state, kind)
+        if targets is None:
+            raise IllegalTransition(state.value, kind)
+        out: list[Effect] = []
+        self.out = out
+        at: float = event.at
+        if at > self.now:
+            self.now = at
+        try:
+            _HANDLERS[kind](self, event)
+            _settle_state(self)
+            new_state: State = self.state
+            if new_state not in targets:
+                raise IllegalTransition(state.value, kind, new_state.value)
+        except BaseException:
+            self._broken = True
+            raise
+        if new_state != state:
+            self.transitions += 1
+        return out
+
+    def context(self) -> AgentContext:
+        """A frozen snapshot of the current state (the machine goes on independently)."""
+        f = dict(self.__dict__)
+        f["pending"] = dict(f["pending"])
+        f["reservations"] = dict(f["reservations"])
+        f["approvals"] = dict(f["approvals"])
+        f["agents"] = dict(f["agents"])
+        self._own.clear()  # the snapshot shares every sub-agent: the next change copies
+        return from_dict(AgentContext, f)
+
+    def _give_up_context(self) -> AgentContext:
+        """The state as a context without copying: for a machine that is thrown away next."""
+        return from_dict(AgentContext, self.__dict__)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES  # type: ignore[no-any-return]
 
     if TYPE_CHECKING:
         # plain field access keeps handlers readable: ``d.state`` is the draft's field
         config: AgentConfig
         """Set by ``run_started``, the only event a run can begin with."""
+        state: State
+        now: float
+        started_at: float
         next_effect: int
         used: RunUsage
         reserved: RunUsage
@@ -208,9 +272,6 @@ class _Draft:
     def finished(self) -> bool:
         return self.outcome is not None
 
-    def freeze(self) -> AgentContext:
-        return from_dict(AgentContext, self.__dict__)
-
     def new_id(self, agent: str) -> str:
         n = self.next_effect
         self.next_effect = n + 1
@@ -222,8 +283,8 @@ class _Draft:
     def put_agent(self, sub: SubAgent, **changes: Any) -> SubAgent:
         """Store ``sub`` with ``changes`` and return the stored version.
 
-        The first change to a sub-agent in a step copies it; later changes in the same
-        step update that copy in place (no earlier context or effect holds it). So
+        The first change to a sub-agent since the last snapshot copies it; later changes
+        update that copy in place (no context or effect outside holds it). So
         after a put, read the sub-agent through the returned value or ``agent()``,
         never through a reference taken before the put.
         """
@@ -285,24 +346,12 @@ class _Draft:
 
 def step(ctx: AgentContext, event: _Event) -> tuple[AgentContext, list[Effect]]:
     """Apply one event. Raises ``IllegalTransition``/``TerminalRun``/``UnknownEffect`` on misuse."""
-    kind: str = event.kind  # type: ignore[attr-defined]
-    if ctx.state in TERMINAL_STATES:
-        raise TerminalRun(ctx.state.value, kind)
-    targets = allowed(ctx.state, kind)
-    if targets is None:
-        raise IllegalTransition(ctx.state.value, kind)
-    d = _Draft(ctx, event.at)
-    _HANDLERS[kind](d, event)
-    _settle_state(d)
-    new_state: State = d.state
-    if new_state not in targets:
-        raise IllegalTransition(ctx.state.value, kind, new_state.value)
-    if new_state != ctx.state:
-        d.transitions += 1
-    return d.freeze(), d.out
+    m = Machine(ctx)
+    out = m.feed(event)
+    return m._give_up_context(), out
 
 
-def _settle_state(d: _Draft) -> None:
+def _settle_state(d: Machine) -> None:
     if d.finished:
         state = State.DONE if d.outcome == "done" else State.FAILED
     elif d.approvals:
@@ -314,16 +363,16 @@ def _settle_state(d: _Draft) -> None:
 
 def fold(events: list[_Event]) -> AgentContext:
     """Rebuild a run's context from its events (resume and replay are this fold)."""
-    ctx = AgentContext()
+    m = Machine()
     for ev in events:
-        ctx, _ = step(ctx, ev)
-    return ctx
+        m.feed(ev)
+    return m._give_up_context()
 
 
 # --- handlers --------------------------------------------------------------------------
 
 
-def _on_run_started(d: _Draft, e: RunStarted) -> None:
+def _on_run_started(d: Machine, e: RunStarted) -> None:
     d.set(run_id=e.run_id, task=e.task, config=e.config, started_at=e.at, now=e.at)
     if e.config.orchestrator.mode == "direct":
         _start_direct(d)
@@ -332,7 +381,7 @@ def _on_run_started(d: _Draft, e: RunStarted) -> None:
     _ask_for_plan(d)
 
 
-def _start_direct(d: _Draft) -> None:
+def _start_direct(d: Machine) -> None:
     """Direct mode: one step, the task itself, on the first working role; no planning call."""
     cfg = d.config
     role = next(r for r in cfg.roles if r.name != cfg.verification_role)
@@ -344,7 +393,7 @@ def _start_direct(d: _Draft) -> None:
     _advance(d)
 
 
-def _on_model_replied(d: _Draft, e: ModelReplied) -> None:
+def _on_model_replied(d: Machine, e: ModelReplied) -> None:
     eff = d.take(e.effect_id, "call_model", e.kind)
     assert isinstance(eff, CallModel)
     resp = e.response
@@ -368,7 +417,7 @@ def _on_model_replied(d: _Draft, e: ModelReplied) -> None:
         _on_agent_reply(d, eff, resp)
 
 
-def _on_model_failed(d: _Draft, e: ModelFailed) -> None:
+def _on_model_failed(d: Machine, e: ModelFailed) -> None:
     eff = d.take(e.effect_id, "call_model", e.kind)
     assert isinstance(eff, CallModel)
     # a failed attempt is still a call: it counts against the budget
@@ -389,7 +438,7 @@ def _on_model_failed(d: _Draft, e: ModelFailed) -> None:
     _end_agent(d, d.agent(eff.agent), ok=False, error=why)
 
 
-def _retry_delay(d: _Draft, eff: CallModel, retry_after: float | None) -> float:
+def _retry_delay(d: Machine, eff: CallModel, retry_after: float | None) -> float:
     policy = d.config.retry
     if retry_after is not None:
         return min(retry_after, policy.retry_after_cap_s)
@@ -402,7 +451,7 @@ def _retry_delay(d: _Draft, eff: CallModel, retry_after: float | None) -> float:
     return float(base * (1 - policy.jitter + 2 * policy.jitter * unit))
 
 
-def _on_tool_returned(d: _Draft, e: ToolReturned) -> None:
+def _on_tool_returned(d: Machine, e: ToolReturned) -> None:
     eff = d.take(e.effect_id, "run_tool", e.kind)
     assert isinstance(eff, RunTool)
     d.charge(eff.agent, TOOL_RESERVATION)
@@ -412,7 +461,7 @@ def _on_tool_returned(d: _Draft, e: ToolReturned) -> None:
     _tool_result(d, eff.agent, eff.call_id, e.output, e.is_error)
 
 
-def _on_human_decided(d: _Draft, e: HumanDecided) -> None:
+def _on_human_decided(d: Machine, e: HumanDecided) -> None:
     d.take(e.effect_id, "request_human", e.kind)
     approval: PendingApproval = d.approvals.pop(e.effect_id)
     decision = e.decision
@@ -427,7 +476,7 @@ def _on_human_decided(d: _Draft, e: HumanDecided) -> None:
         _advance(d)
 
 
-def _reissue(d: _Draft, eff: Effect) -> None:
+def _reissue(d: Machine, eff: Effect) -> None:
     """Send an effect held back while a person decided. Its other limits stay reserved,
     but time has passed: the wall-time checks (the run's and the step's slice) are taken
     again, and the timeout shrinks to what is left."""
@@ -464,7 +513,7 @@ def _reissue(d: _Draft, eff: Effect) -> None:
     d.emit(eff.model_copy(update={"issued_at": d.now, "timeout_s": timeout}))
 
 
-def _on_side_effect_unknown(d: _Draft, e: SideEffectUnknown) -> None:
+def _on_side_effect_unknown(d: Machine, e: SideEffectUnknown) -> None:
     eff = d.take(e.effect_id, "run_tool", e.kind)
     assert isinstance(eff, RunTool)
     _escalate(
@@ -477,7 +526,7 @@ def _on_side_effect_unknown(d: _Draft, e: SideEffectUnknown) -> None:
     )
 
 
-_HANDLERS: dict[str, Callable[[_Draft, Any], None]] = {
+_HANDLERS: dict[str, Callable[[Machine, Any], None]] = {
     "run_started": _on_run_started,
     "model_replied": _on_model_replied,
     "model_failed": _on_model_failed,
@@ -490,7 +539,7 @@ _HANDLERS: dict[str, Callable[[_Draft, Any], None]] = {
 # --- planning --------------------------------------------------------------------------
 
 
-def _ask_for_plan(d: _Draft) -> None:
+def _ask_for_plan(d: Machine) -> None:
     cfg = d.config
     roles = [r for r in cfg.roles if r.name != cfg.verification_role]
     lines = [f"Task: {d.task}", "", "Roles:"]
@@ -513,7 +562,7 @@ def _ask_for_plan(d: _Draft) -> None:
     _call(d, ORCHESTRATOR, "plan", ORCHESTRATOR, request)
 
 
-def _on_plan(d: _Draft, resp: ModelResponse) -> None:
+def _on_plan(d: Machine, resp: ModelResponse) -> None:
     try:
         plan = _parse_plan(d.config, resp)
     except ValueError as err:
@@ -592,7 +641,7 @@ def _first_error(err: ValidationError) -> str:
 # --- executing: sub-agents -------------------------------------------------------------
 
 
-def _advance(d: _Draft) -> None:
+def _advance(d: Machine) -> None:
     """Start every step whose dependencies are met; reflect once all steps have ended."""
     if d.finished or d.phase != State.EXECUTING:
         return
@@ -624,7 +673,7 @@ def _advance(d: _Draft) -> None:
         _reflect(d)
 
 
-def _start_agent(d: _Draft, sub: SubAgent) -> None:
+def _start_agent(d: Machine, sub: SubAgent) -> None:
     role = d.config.role(sub.role)
     assert role is not None
     text = f"[step {sub.step_id}] {sub.instruction}"
@@ -643,7 +692,7 @@ def _start_agent(d: _Draft, sub: SubAgent) -> None:
     _agent_call(d, sub)
 
 
-def _agent_call(d: _Draft, sub: SubAgent) -> None:
+def _agent_call(d: Machine, sub: SubAgent) -> None:
     role = d.config.role(sub.role)
     assert role is not None
     tools, choice, fixed_tokens = _role_parts(d.config, role, sub.purpose)
@@ -685,7 +734,7 @@ def _role_tools(cfg: AgentConfig, role: RoleConfig) -> list[ToolInfo]:
     return [t for name in role.tools if (t := cfg.tool(name)) is not None]
 
 
-def _on_agent_reply(d: _Draft, eff: CallModel, resp: ModelResponse) -> None:
+def _on_agent_reply(d: Machine, eff: CallModel, resp: ModelResponse) -> None:
     sub = d.agent(eff.agent)
     if sub.status != "running":
         return
@@ -733,7 +782,7 @@ def _on_agent_reply(d: _Draft, eff: CallModel, resp: ModelResponse) -> None:
     _end_agent(d, sub, ok=True, output=resp.text())
 
 
-def _propose_tool(d: _Draft, sub: SubAgent, use: dict[str, Any]) -> None:
+def _propose_tool(d: Machine, sub: SubAgent, use: dict[str, Any]) -> None:
     call_id = str(use.get("id", ""))
     name = str(use.get("name", ""))
     role = d.config.role(sub.role)
@@ -759,11 +808,15 @@ def _propose_tool(d: _Draft, sub: SubAgent, use: dict[str, Any]) -> None:
         _escalate(d, "production_action", sub.step_id, blocking=False, tool=eff, why=why,
                   decision_needed=f"Allow {name!r} with this input?", proposed=tool_input)
         return
-    _run_tool(d, sub, eff)
+    _run_tool(d, sub, eff, fresh=True)
 
 
-def _run_tool(d: _Draft, sub: SubAgent, eff: RunTool, *, again: bool = False) -> None:
-    """Issue a tool call within budget; ``again`` keeps the call's own id and key."""
+def _run_tool(d: Machine, sub: SubAgent, eff: RunTool, *, again: bool = False,
+              fresh: bool = False) -> None:
+    """Issue a tool call within budget; ``again`` keeps the call's own id and key.
+
+    ``fresh``: ``eff`` was built for this call and nothing else holds it, so it is
+    completed in place rather than copied."""
     if d.finished:
         # an earlier call of the same reply ended the run: nothing may follow ``Finish``
         return
@@ -788,11 +841,16 @@ def _run_tool(d: _Draft, sub: SubAgent, eff: RunTool, *, again: bool = False) ->
     else:
         effect_id = d.new_id(sub.step_id)
         key = f"{d.run_id}:{effect_id}" if eff.side_effecting else None
-    d.emit(replace(eff, effect_id=effect_id, idempotency_key=key, timeout_s=timeout,
-                   issued_at=d.now), TOOL_RESERVATION)
+    changes = {"effect_id": effect_id, "idempotency_key": key, "timeout_s": timeout,
+               "issued_at": d.now}
+    if fresh:
+        eff.__dict__.update(changes)
+    else:
+        eff = replace(eff, **changes)
+    d.emit(eff, TOOL_RESERVATION)
 
 
-def _tool_result(d: _Draft, agent_id: str, call_id: str, output: Any, is_error: bool) -> None:
+def _tool_result(d: Machine, agent_id: str, call_id: str, output: Any, is_error: bool) -> None:
     sub = d.agent(agent_id)
     if sub.status != "running" or call_id not in sub.open_calls:
         return
@@ -806,7 +864,7 @@ def _tool_result(d: _Draft, agent_id: str, call_id: str, output: Any, is_error: 
         _continue(d, sub, [results[c] for c in sub.open_calls])
 
 
-def _continue(d: _Draft, sub: SubAgent, blocks: list[dict[str, Any]]) -> None:
+def _continue(d: Machine, sub: SubAgent, blocks: list[dict[str, Any]]) -> None:
     msg = {"role": "user", "content": blocks}
     sub = d.put_agent(sub, messages=sub.messages + (msg,), open_calls=(), results={},  # noqa: RUF005
                       message_tokens=sub.message_tokens + count_tokens(msg))
@@ -820,7 +878,7 @@ def _continue(d: _Draft, sub: SubAgent, blocks: list[dict[str, Any]]) -> None:
 
 
 def _end_agent(
-    d: _Draft, sub: SubAgent, *, ok: bool, output: str = "", error: str = "",
+    d: Machine, sub: SubAgent, *, ok: bool, output: str = "", error: str = "",
     status: Literal["done", "failed", "skipped"] | None = None,
 ) -> None:
     sub = d.agent(sub.step_id)
@@ -848,7 +906,7 @@ def _result_line(r: StepResult) -> str:
 # --- reflecting and verifying -----------------------------------------------------------
 
 
-def _reflect(d: _Draft) -> None:
+def _reflect(d: Machine) -> None:
     d.set(phase=State.REFLECTING)
     cfg = d.config
     text = "\n".join([
@@ -864,7 +922,7 @@ def _reflect(d: _Draft) -> None:
     _call(d, ORCHESTRATOR, "reflect", ORCHESTRATOR, request)
 
 
-def _on_reflection(d: _Draft, resp: ModelResponse) -> None:
+def _on_reflection(d: Machine, resp: ModelResponse) -> None:
     try:
         r = _ReflectionInput.model_validate(_tool_input(resp, "submit_reflection"))
     except (ValueError, ValidationError) as err:
@@ -899,7 +957,7 @@ def _on_reflection(d: _Draft, resp: ModelResponse) -> None:
         _finish(d, "failed", reason=r.reason or "the orchestrator gave up")
 
 
-def _replan(d: _Draft, reason: str) -> None:
+def _replan(d: Machine, reason: str) -> None:
     if d.replans >= d.config.orchestrator.max_replans:
         _finish(d, "failed", reason=f"replan limit reached: {reason}")
         return
@@ -913,7 +971,7 @@ def _replan(d: _Draft, reason: str) -> None:
     _ask_for_plan(d)
 
 
-def _verify_or_finish(d: _Draft, answer: str) -> None:
+def _verify_or_finish(d: Machine, answer: str) -> None:
     role_name = d.config.verification_role
     if role_name is None:
         _finish(d, "done", answer=answer)
@@ -932,7 +990,7 @@ def _verify_or_finish(d: _Draft, answer: str) -> None:
     _agent_call(d, sub)
 
 
-def _on_verdict(d: _Draft, sub: SubAgent, resp: ModelResponse) -> None:
+def _on_verdict(d: Machine, sub: SubAgent, resp: ModelResponse) -> None:
     try:
         v = _VerdictInput.model_validate(_tool_input(resp, "submit_verdict"))
         verdict, reason = v.verdict, v.reason
@@ -943,7 +1001,7 @@ def _on_verdict(d: _Draft, sub: SubAgent, resp: ModelResponse) -> None:
         _finish(d, "done", answer=d.proposed_answer)
 
 
-def _verification_failed(d: _Draft, reason: str) -> None:
+def _verification_failed(d: Machine, reason: str) -> None:
     _note_failure(d, f"verification failed: {reason}")
     if not d.finished and not d.blocked():
         _replan(d, f"verification failed: {reason}")
@@ -955,7 +1013,7 @@ def _verification_failed(d: _Draft, reason: str) -> None:
 
 
 def _escalate(
-    d: _Draft, rule: str, agent: str, *, blocking: bool, why: str, decision_needed: str,
+    d: Machine, rule: str, agent: str, *, blocking: bool, why: str, decision_needed: str,
     tool: RunTool | None = None, answer: str = "", proposed: dict[str, Any] | None = None,
 ) -> None:
     if d.finished:
@@ -986,7 +1044,7 @@ def _escalate(
     d.emit(RequestHuman(effect_id=effect_id, agent=agent, request=request, issued_at=d.now))
 
 
-def _note_failure(d: _Draft, why: str) -> None:
+def _note_failure(d: Machine, why: str) -> None:
     n = d.failures + 1
     d.set(failures=n)
     limit = d.config.escalation.max_failures
@@ -999,7 +1057,7 @@ def _note_failure(d: _Draft, why: str) -> None:
               decision_needed="Keep going (approve) or stop the run (deny)?")
 
 
-def _check_budget_threshold(d: _Draft) -> None:
+def _check_budget_threshold(d: Machine) -> None:
     frac = d.config.escalation.budget_fraction
     if frac is None or d.budget_alerted or d.finished:
         return
@@ -1014,7 +1072,7 @@ def _check_budget_threshold(d: _Draft) -> None:
               decision_needed="Keep going (approve) or stop the run (deny)?")
 
 
-def _decide_tool(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) -> None:
+def _decide_tool(d: Machine, a: PendingApproval, decision: str, e: HumanDecided) -> None:
     assert a.tool is not None
     sub = d.agent(a.agent)
     if decision == "approve":
@@ -1027,7 +1085,7 @@ def _decide_tool(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) 
                      {"error": f"a human denied {a.tool.tool!r}{note}"}, True)
 
 
-def _decide_unknown(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) -> None:
+def _decide_unknown(d: Machine, a: PendingApproval, decision: str, e: HumanDecided) -> None:
     assert a.tool is not None
     if decision == "approve":
         # re-issue the very same effect (same id, same key): the person judged it safe; it
@@ -1040,7 +1098,7 @@ def _decide_unknown(d: _Draft, a: PendingApproval, decision: str, e: HumanDecide
                      {"error": f"{a.tool.tool!r} may not have run; not retried"}, True)
 
 
-def _decide_answer(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) -> None:
+def _decide_answer(d: Machine, a: PendingApproval, decision: str, e: HumanDecided) -> None:
     if decision == "approve":
         if a.rule == "agent_request":
             _replan(d, "a human approved another attempt")
@@ -1053,7 +1111,7 @@ def _decide_answer(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided
         _finish(d, "escalated", reason=f"a human stopped the run ({a.rule})")
 
 
-def _decide_continue(d: _Draft, a: PendingApproval, decision: str, e: HumanDecided) -> None:
+def _decide_continue(d: Machine, a: PendingApproval, decision: str, e: HumanDecided) -> None:
     if decision in ("approve", "edit"):
         if a.rule == "repeated_failures":
             d.set(failures=0)
@@ -1064,7 +1122,7 @@ def _decide_continue(d: _Draft, a: PendingApproval, decision: str, e: HumanDecid
         _finish(d, "escalated", reason=f"a human stopped the run ({a.rule})")
 
 
-_DECIDERS: dict[str, Callable[[_Draft, PendingApproval, str, HumanDecided], None]] = {
+_DECIDERS: dict[str, Callable[[Machine, PendingApproval, str, HumanDecided], None]] = {
     "production_action": _decide_tool,
     "side_effect_unknown": _decide_unknown,
     "low_confidence": _decide_answer,
@@ -1078,7 +1136,7 @@ _DECIDERS: dict[str, Callable[[_Draft, PendingApproval, str, HumanDecided], None
 
 
 def _call(
-    d: _Draft, agent: str, purpose: Any, role: str, request: ModelRequest, *,
+    d: Machine, agent: str, purpose: Any, role: str, request: ModelRequest, *,
     attempt: int = 1, not_before: float | None = None, input_tokens: int | None = None,
 ) -> None:
     """Emit a model call after reserving its worst case in every budget it draws on."""
@@ -1126,7 +1184,7 @@ def _slice_check(sub: SubAgent, limits: RunLimits, input_tokens: int, max_tokens
         price=price, elapsed_s=elapsed, scope=f"step {sub.step_id} ")
 
 
-def _finish(d: _Draft, outcome: Outcome, *, answer: str = "", reason: str = "",
+def _finish(d: Machine, outcome: Outcome, *, answer: str = "", reason: str = "",
             limit: str | None = None) -> None:
     if d.finished:
         return

@@ -34,6 +34,7 @@ from harness.core import (
     Finish,
     HumanDecided,
     HumanRequest,
+    Machine,
     ModelFailed,
     ModelReplied,
     RequestHuman,
@@ -41,7 +42,6 @@ from harness.core import (
     RunTool,
     SideEffectUnknown,
     ToolReturned,
-    step,
 )
 from harness.core._events import _Event
 from harness.core._fast import from_dict
@@ -130,7 +130,7 @@ class Driver:
         if self.recorder.read_run(run_id):
             raise UsageError(f"run {run_id!r} already has a log; resume it instead")
         self.recorder.open_run(run_id, {"agent": config.name})
-        r = _Run(self, run_id, AgentContext(), 0, {})
+        r = _Run(self, run_id, Machine(), 0, {})
         await r.start(RunStarted(run_id=run_id, task=task, config=config, at=self.clock.now()))
         return RunResult(run_id, r.ctx, r.seq)
 
@@ -139,7 +139,7 @@ class Driver:
         if not records:
             raise UsageError(f"run {run_id!r} has no log to resume")
         events, intents = decode(run_id, records)
-        ctx = AgentContext()
+        m = Machine()
         # an intent counts only for the call issued last under its effect id: a keyless
         # call a human approved re-running is issued again under the same id, and an
         # intent logged before that re-issue says nothing about whether the re-run started
@@ -151,15 +151,15 @@ class Driver:
                 live[eid] = intents[eid]
                 continue
             try:
-                ctx, issued = step(ctx, next(next_event))
+                issued = m.feed(next(next_event))
             except RuntimeFault as err:
                 raise LogDecodeError(run_id, rec.seq, f"event does not fold: {err}") from None
             for eff in issued:
                 live.pop(eff.effect_id, None)
         self.recorder.open_run(run_id)
-        r = _Run(self, run_id, ctx, len(records), live)
+        r = _Run(self, run_id, m, len(records), live)
         if isinstance(self.clock, VirtualClock):
-            self.clock.advance_to(ctx.now)
+            self.clock.advance_to(m.now)
         await r.resume()
         return RunResult(run_id, r.ctx, r.seq, resumed=True)
 
@@ -167,11 +167,12 @@ class Driver:
 class _Run:
     """One run's loop; lives only as long as one ``run`` or ``resume`` call."""
 
-    def __init__(self, drv: Driver, run_id: str, ctx: AgentContext, seq: int,
+    def __init__(self, drv: Driver, run_id: str, machine: Machine, seq: int,
                  intents: dict[str, dict[str, Any]]) -> None:
         self.drv = drv
         self.run_id = run_id
-        self.ctx = ctx
+        self.m = machine
+        """The run's state, fed in place: a snapshot (``ctx``) is taken only when needed."""
         self.seq = seq
         self.intents = intents
         self.uncertain: set[str] = set()
@@ -182,6 +183,10 @@ class _Run:
         self.tasks: dict[asyncio.Task[_Event], int] = {}
         self.queued: list[tuple[tuple[float, int], Effect]] = []
         self.tracer = drv._tracer or RunTracer()
+
+    @property
+    def ctx(self) -> AgentContext:
+        return self.m.context()
 
     # -- log --------------------------------------------------------------------------
 
@@ -203,21 +208,21 @@ class _Run:
         self.tracer.end_run(self.ctx)
 
     async def resume(self) -> None:
-        name = self.ctx.config.name if self.ctx.config else "agent"
+        m = self.m
+        name = m.config.name if m.config else "agent"
         self.tracer.start_run(name, self.run_id, resumed=True)
         try:
-            if self.ctx.terminal:
+            if m.terminal:
                 self.tracer.end_run(self.ctx)
                 return
             relaunch: list[Effect] = []
             unknown: list[SideEffectUnknown] = []
-            for eff in sorted(self.ctx.pending.values(), key=_effect_order):
+            for eff in sorted(m.pending.values(), key=_effect_order):
                 if isinstance(eff, RunTool) and eff.side_effecting and eff.effect_id in self.intents:
                     tool_ok = eff.tool in self.drv.tools and (
                         self.drv.tools.get(eff.tool).accepts_idempotency_key)
                     if not tool_ok:
-                        unknown.append(SideEffectUnknown(effect_id=eff.effect_id,
-                                                         at=self.ctx.now))
+                        unknown.append(SideEffectUnknown(effect_id=eff.effect_id, at=m.now))
                         continue
                 relaunch.append(eff)
             self.uncertain = {e.effect_id for e in relaunch if isinstance(e, RunTool)
@@ -246,6 +251,9 @@ class _Run:
     async def _loop(self, first: _Event | None, relaunch: list[Effect],
                     injected: list[SideEffectUnknown] | None = None) -> None:
         flush = self.drv.recorder.flush
+        m = self.m
+        tracer = self.tracer
+        traced = tracer.recording
         # effects that were in flight at a crash are launched again, intents already logged
         for eff in relaunch:
             self._launch(eff, log_intent=False)
@@ -259,13 +267,20 @@ class _Run:
                 must_flush = must_flush or self._durable_now(kind, ev)
             if must_flush:
                 flush()
-            new_effects: list[Effect] = []
-            for ev in queue:
-                before = self.ctx
-                self.ctx, effects = step(before, ev)
-                self.tracer.transition(before, self.ctx, ev.kind)  # type: ignore[attr-defined]
-                new_effects.extend(effects)
-            if self.ctx.terminal:
+            if len(queue) == 1:
+                ev = queue[0]
+                before = m.state
+                new_effects = m.feed(ev)
+                if traced and m.state != before:
+                    tracer.state_changed(before, m.state, ev.kind)  # type: ignore[attr-defined]
+            else:
+                new_effects = []
+                for ev in queue:
+                    before = m.state
+                    new_effects.extend(m.feed(ev))
+                    if traced and m.state != before:
+                        tracer.state_changed(before, m.state, ev.kind)  # type: ignore[attr-defined]
+            if m.terminal:
                 flush()
                 return
             intents = [e for e in new_effects if isinstance(e, RunTool) and e.side_effecting]
@@ -289,13 +304,14 @@ class _Run:
         """
         if kind != "tool_returned":
             return True
-        eff = self.ctx.pending.get(ev.effect_id)  # type: ignore[attr-defined]
+        eff = self.m.pending.get(ev.effect_id)  # type: ignore[attr-defined]
         return eff is None or bool(getattr(eff, "side_effecting", True))
 
     # -- effects ----------------------------------------------------------------------
 
     def _launch(self, eff: Effect, log_intent: bool = True) -> None:
-        self.tracer.effect_started(eff, self.ctx)
+        if self.tracer.recording:
+            self.tracer.effect_started(eff, self.m)
         n = self.launches
         self.launches += 1
         if self.virtual:
@@ -321,8 +337,18 @@ class _Run:
         if self.virtual:
             # nothing really waits on a virtual clock: perform every launched effect now,
             # then deliver the one whose virtual finishing time comes first
-            if self.queued:
-                queued, self.queued = self.queued, []
+            queued = self.queued
+            if len(queued) == 1 and not self.ready:
+                # the only effect in flight: its answer is the next event, no ordering needed
+                self.queued = []
+                order, eff = queued[0]
+                ev = await self._timed(eff)
+                clock = self.drv.clock
+                assert isinstance(clock, VirtualClock)
+                clock.advance_to(ev.at)
+                return ev
+            if queued:
+                self.queued = []
                 # performed in (issued_at, effect number) order, not launch order: a resume
                 # relaunches in that order, and a world's answers (receipt numbers) may
                 # depend on the order its calls arrive
@@ -370,7 +396,8 @@ class _Run:
                 self.tracer.failed(eff.effect_id, "timeout")
                 return ModelFailed(effect_id=eff.effect_id, at=clock.now(), error_kind="timeout",
                                    message="the call outlived the wall-time budget")
-            self.tracer.model_replied(eff.effect_id, resp)
+            if self.tracer.recording:
+                self.tracer.model_replied(eff.effect_id, resp)
             return from_dict(ModelReplied, {"at": clock.now(), "kind": "model_replied",
                                             "effect_id": eff.effect_id, "response": resp})
         if isinstance(eff, RunTool):
@@ -388,7 +415,7 @@ class _Run:
                 return SideEffectUnknown(effect_id=eff.effect_id, at=clock.now())
             if is_error:
                 self.tracer.failed(eff.effect_id, kind or "tool_error", str(out))
-            else:
+            elif self.tracer.recording:
                 self.tracer.tool_returned(eff.effect_id)
             return from_dict(ToolReturned, {"at": clock.now(), "kind": "tool_returned",
                                             "effect_id": eff.effect_id, "output": out,

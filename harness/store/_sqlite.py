@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS events (
 
 
 _INSERT = "INSERT INTO events VALUES (?, ?, ?, ?)"
+#: Up to this many records go in as one multi-row ``INSERT``: one autocommitted
+#: statement (atomic on its own) instead of BEGIN, the inserts and COMMIT.
+_MAX_ROWS_PER_STATEMENT = 64
+_INSERTS = [""] + [_INSERT + ", (?, ?, ?, ?)" * (k - 1)
+                   for k in range(1, _MAX_ROWS_PER_STATEMENT + 1)]
 
 
 class SQLiteRecorder:
@@ -80,15 +85,18 @@ class SQLiteRecorder:
         self._next[run_id] = seq + 1
 
     def flush(self) -> None:
-        """Commit what was appended: one autocommitted INSERT for a single record (the
-        common case, one statement instead of three), one transaction for several."""
+        """Commit what was appended: one autocommitted INSERT of every record (the common
+        case: one statement instead of three), one transaction for a long backlog."""
         buf = self._buffer
         if not buf:
             return
         self._buffer = []
         try:
-            if len(buf) == 1:
+            n = len(buf)
+            if n == 1:
                 self._db.execute(_INSERT, buf[0])
+            elif n <= _MAX_ROWS_PER_STATEMENT:
+                self._db.execute(_INSERTS[n], [v for row in buf for v in row])
             else:
                 with self._db:
                     self._db.execute("BEGIN")

@@ -10,22 +10,41 @@ next to nothing on the hot path. ``gen_ai.system`` is deprecated and never set.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from harness.core import (
     DIMENSIONS,
+    AgentConfig,
     AgentContext,
     CallModel,
     Effect,
     ModelResponse,
     RequestHuman,
     RunTool,
+    RunUsage,
+    State,
 )
 
 PROVIDER = "anthropic"
+
+
+class RunView(Protocol):
+    """What a budget-check event reads of a run: an ``AgentContext`` or the driver's
+    ``Machine`` (read in place, so tracing takes no snapshot per effect)."""
+
+    @property
+    def state(self) -> State: ...
+    @property
+    def config(self) -> AgentConfig | None: ...
+    @property
+    def used(self) -> RunUsage: ...
+    @property
+    def now(self) -> float: ...
+    @property
+    def started_at(self) -> float: ...
 
 
 class RunTracer:
@@ -57,7 +76,7 @@ class RunTracer:
     def recording(self) -> bool:
         return self._recording
 
-    def effect_started(self, effect: Effect, ctx: AgentContext) -> None:
+    def effect_started(self, effect: Effect, ctx: RunView) -> None:
         if not self._recording:
             return
         if isinstance(effect, CallModel):
@@ -123,10 +142,14 @@ class RunTracer:
             span.end()
 
     def transition(self, before: AgentContext, after: AgentContext, event_kind: str) -> None:
-        if self._recording and before.state != after.state:
+        if before.state != after.state:
+            self.state_changed(before.state, after.state, event_kind)
+
+    def state_changed(self, before: State, after: State, event_kind: str) -> None:
+        if self._recording:
             assert self._run is not None
             self._run.add_event("harness.transition", {
-                "harness.state.from": before.state.value, "harness.state.to": after.state.value,
+                "harness.state.from": before.value, "harness.state.to": after.value,
                 "harness.event": event_kind,
             })
 
@@ -153,7 +176,7 @@ class RunTracer:
         self._recording = False
 
 
-def _remaining(ctx: AgentContext) -> dict[str, Any]:
+def _remaining(ctx: RunView) -> dict[str, Any]:
     out: dict[str, Any] = {"harness.state": ctx.state.value}
     if ctx.config is None:
         return out
@@ -163,5 +186,6 @@ def _remaining(ctx: AgentContext) -> dict[str, Any]:
         if limit is not None:
             out[f"harness.budget.remaining.{name}"] = limit - getattr(ctx.used, name)
     if limits.wall_time_s is not None:
-        out["harness.budget.remaining.wall_time_s"] = limits.wall_time_s - ctx.elapsed_s
+        out["harness.budget.remaining.wall_time_s"] = (
+            limits.wall_time_s - (ctx.now - ctx.started_at))
     return out
