@@ -24,6 +24,8 @@ that talks to them; nothing above that module catches them.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class HarnessError(Exception):
     """Root of every error the package raises on purpose."""
@@ -74,11 +76,15 @@ class ModelError(EffectError):
         *,
         status: int | None = None,
         retry_after_s: float | None = None,
+        usage: Any = None,
     ) -> None:
         self.kind = kind
         self.status = status
         self.retry_after_s = retry_after_s
         self.message = message
+        self.usage = usage
+        """The ``harness.core.Usage`` a reply that arrived but could not be used was billed
+        for (a malformed reply still costs its tokens); ``None`` when nothing was billed."""
         super().__init__(f"{kind}: {message}")
 
 

@@ -333,10 +333,15 @@ class RuntimeMachine(RuleBasedStateMachine):
         eff = self.ctx.pending[data.draw(st.sampled_from(self.pending("call_model")))]
         assert isinstance(eff, CallModel)
         if roll == 3:
+            # sometimes the reply arrived but was unusable, and was billed all the same
+            # (within what the call reserved, as a real reply's usage is)
+            billed = data.draw(_maybe(st.integers(0, eff.request.max_tokens).map(
+                lambda out: Usage(input_tokens=count_request_tokens(eff.request),
+                                  output_tokens=out))))
             self.apply(ModelFailed(
                 effect_id=eff.effect_id, message="boom", at=self.tick(dt),
                 error_kind=data.draw(st.sampled_from(MODEL_ERROR_KINDS)),
-                retry_after_s=data.draw(_maybe(st.floats(0, 120)))))
+                retry_after_s=data.draw(_maybe(st.floats(0, 120))), usage=billed))
             return
         content, stop = data.draw(reply_content(eff, self.cfg))
         req = eff.request

@@ -22,6 +22,7 @@ from harness.core import (
     RunTool,
     State,
     ToolReturned,
+    Usage,
     fold,
     mermaid,
     step,
@@ -139,6 +140,30 @@ def test_a_failed_step_call_fails_only_that_step() -> None:
     s.fail(s.one("call_model", "s1"), "auth")
     assert s.ctx.state == State.EXECUTING
     assert s.ctx.agents["s1"].status == "failed" and s.ctx.agents["s2"].status == "running"
+
+
+def test_an_unusable_reply_costs_what_it_was_billed_and_a_lost_one_only_the_call() -> None:
+    s = Stepper(make_config(retry=RetryPolicy(
+        max_attempts=2, retry_on=("malformed_reply", "overloaded"))))
+    s.plan([plan_step("s1", "research")])
+    before = s.ctx.agents["s1"].used
+    call = s.one("call_model", "s1")
+    billed = Usage(input_tokens=1200, output_tokens=300)
+    s.send(ModelFailed(effect_id=call.effect_id, error_kind="malformed_reply", message="bad",
+                       usage=billed, at=s.at()))
+    after = s.ctx.agents["s1"].used
+    price = s.ctx.config.price(call.request.model)
+    assert price is not None
+    assert (after.llm_calls, after.tokens_in, after.tokens_out) == (
+        before.llm_calls + 1, before.tokens_in + 1200, before.tokens_out + 300)
+    assert after.cost_usd == pytest.approx(before.cost_usd + price.cost(billed))
+    # the retry fails with nothing delivered (an overload): one more call, no tokens
+    s.fail(s.one("call_model", "s1"), "overloaded")
+    last = s.ctx.agents["s1"].used
+    assert (last.llm_calls, last.tokens_in, last.cost_usd) == (
+        after.llm_calls + 1, after.tokens_in, after.cost_usd)
+    # what the sub-agent was charged, the run was charged
+    assert s.ctx.used.tokens_in >= last.tokens_in
 
 
 # --- regressions found by the machine test -------------------------------------------------

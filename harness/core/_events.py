@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from harness.core._config import AgentConfig
-from harness.core._llm_types import ModelResponse
+from harness.core._llm_types import ModelResponse, Usage
 
 
 class _Event(BaseModel):
@@ -42,6 +42,9 @@ class ModelFailed(_Event):
     message: str = ""
     status: int | None = None
     retry_after_s: float | None = Field(None, ge=0)
+    usage: Usage | None = None
+    """What the provider billed for a reply that arrived but was unusable (say, a
+    malformed tool call): charged like a reply's usage. ``None``: nothing was billed."""
 
 
 class ToolReturned(_Event):

@@ -43,6 +43,7 @@ from harness.core._fast import from_dict, replace
 from harness.core._llm_types import (
     ModelRequest,
     ModelResponse,
+    Usage,
     count_request_tokens,
     count_tokens,
 )
@@ -397,17 +398,7 @@ def _on_model_replied(d: Machine, e: ModelReplied) -> None:
     eff = d.take(e.effect_id, "call_model", e.kind)
     assert isinstance(eff, CallModel)
     resp = e.response
-    price = d.config.price(eff.request.model)
-    d.charge(
-        eff.agent,
-        from_dict(RunUsage, {
-            "llm_calls": 1,
-            "tool_calls": 0,
-            "tokens_in": resp.usage.total_input_tokens,
-            "tokens_out": resp.usage.output_tokens,
-            "cost_usd": price.cost(resp.usage) if price else 0.0,
-        }),
-    )
+    d.charge(eff.agent, _billed(d, eff, resp.usage))
     _check_budget_threshold(d)
     if eff.purpose == "plan":
         _on_plan(d, resp)
@@ -417,11 +408,23 @@ def _on_model_replied(d: Machine, e: ModelReplied) -> None:
         _on_agent_reply(d, eff, resp)
 
 
+def _billed(d: Machine, eff: CallModel, usage: Usage) -> RunUsage:
+    price = d.config.price(eff.request.model)
+    return from_dict(RunUsage, {
+        "llm_calls": 1,
+        "tool_calls": 0,
+        "tokens_in": usage.total_input_tokens,
+        "tokens_out": usage.output_tokens,
+        "cost_usd": price.cost(usage) if price else 0.0,
+    })
+
+
 def _on_model_failed(d: Machine, e: ModelFailed) -> None:
     eff = d.take(e.effect_id, "call_model", e.kind)
     assert isinstance(eff, CallModel)
-    # a failed attempt is still a call: it counts against the budget
-    d.charge(eff.agent, _ONE_FAILED_CALL)
+    # a failed attempt is still a call: it counts against the budget, and a reply that
+    # arrived unusable costs the tokens it was billed for
+    d.charge(eff.agent, _ONE_FAILED_CALL if e.usage is None else _billed(d, eff, e.usage))
     _check_budget_threshold(d)
     policy = d.config.retry
     if e.error_kind in policy.retry_on and eff.attempt < policy.max_attempts:

@@ -181,7 +181,7 @@ class _Run:
         self.launches = 0
         self.ready: list[_Done] = []
         self.tasks: dict[asyncio.Task[_Event], int] = {}
-        self.queued: list[tuple[tuple[float, int], Effect]] = []
+        self.queued: list[Effect] = []
         self.tracer = drv._tracer or RunTracer()
 
     @property
@@ -315,7 +315,7 @@ class _Run:
         n = self.launches
         self.launches += 1
         if self.virtual:
-            self.queued.append(((eff.issued_at, _effect_order(eff)), eff))
+            self.queued.append(eff)
             return
         task = asyncio.get_running_loop().create_task(self._perform(eff))
         self.tasks[task] = n
@@ -341,8 +341,7 @@ class _Run:
             if len(queued) == 1 and not self.ready:
                 # the only effect in flight: its answer is the next event, no ordering needed
                 self.queued = []
-                order, eff = queued[0]
-                ev = await self._timed(eff)
+                ev = await self._timed(queued[0])
                 clock = self.drv.clock
                 assert isinstance(clock, VirtualClock)
                 clock.advance_to(ev.at)
@@ -352,9 +351,8 @@ class _Run:
                 # performed in (issued_at, effect number) order, not launch order: a resume
                 # relaunches in that order, and a world's answers (receipt numbers) may
                 # depend on the order its calls arrive
-                if len(queued) > 1:
-                    queued.sort(key=_by_order)
-                for order, eff in queued:
+                ordered = sorted(((eff.issued_at, _effect_order(eff)), eff) for eff in queued)
+                for order, eff in ordered:
                     ev = await self._timed(eff)
                     heapq.heappush(self.ready, _Done(ev.at, order, ev))
             if not self.ready:
@@ -391,7 +389,7 @@ class _Run:
                 self.tracer.failed(eff.effect_id, err.kind, str(err))
                 return ModelFailed(effect_id=eff.effect_id, at=clock.now(), error_kind=err.kind,
                                    message=err.message, status=err.status,
-                                   retry_after_s=err.retry_after_s)
+                                   retry_after_s=err.retry_after_s, usage=err.usage)
             except TimeoutError:
                 self.tracer.failed(eff.effect_id, "timeout")
                 return ModelFailed(effect_id=eff.effect_id, at=clock.now(), error_kind="timeout",
@@ -447,10 +445,6 @@ def _rewind(clock: Clock, t: float) -> None:
     line = _timeline.get()
     if line is not None:
         line[0] = t
-
-
-def _by_order(q: tuple[tuple[float, int], Effect]) -> tuple[float, int]:
-    return q[0]
 
 
 #: Tool error kinds that say nothing about whether the call took effect (the world's own
