@@ -2,14 +2,19 @@
 
 A *step* is one model call that asks for a tool plus that tool call. The same
 N-step loop (a trivial read-only tool, a scripted model with fixed usage) runs
-three ways in one process, each writing a durable SQLite log in WAL mode with the
-same ``synchronous`` setting:
+three ways in one process (and a fourth, the floor, for reference), each writing a
+durable SQLite log in WAL mode with the same ``synchronous`` setting:
 
 - harness: ``Driver`` + ``SQLiteRecorder`` (file) + ``VirtualClock``, one role,
   verification off. Run twice: tracing off (no tracer provider, so the
   OpenTelemetry API is a no-op; every ratio uses this run, as LangGraph runs
   untraced) and tracing on (SDK ``TracerProvider`` + ``BatchSpanProcessor`` into a
   no-op exporter), whose extra cost per step is printed too;
+- floor: our own records with none of our logic: the same scripted model, the same
+  two events built, encoded and logged with the same commit policy, the history
+  extended and counted, the three values a step issues built; the gap between it and
+  ``harness`` is what the state machine, budgets and driver cost, and the gap between
+  it and ``bare`` is what our typed events and effects cost (not in any ratio);
 - bare: per step, ``json.dumps`` of the step record, one INSERT and a commit;
 - langgraph: a model node and a tool node looping over a messages state (Messages
   API dicts appended by ``operator.add``: its cheapest such state; ``add_messages``
@@ -61,16 +66,21 @@ from pydantic import BaseModel
 from fakes.scripted import text, tool_use
 from harness.core import (
     AgentConfig,
+    CallModel,
     EscalationRules,
+    ModelReplied,
     ModelRequest,
     ModelResponse,
     OrchestratorConfig,
     RoleConfig,
+    RunTool,
+    ToolReturned,
     Usage,
 )
 from harness.core._fast import from_dict
+from harness.core._llm_types import count_tokens
 from harness.driver import Driver, RunResult, VirtualClock
-from harness.store import SQLiteRecorder
+from harness.store import SQLiteRecorder, encode
 from harness.telemetry import RunTracer
 from harness.tools import ToolContext, ToolRegistry, tool
 
@@ -184,6 +194,72 @@ def run_harness(n: int, path: Path, *, traced: bool) -> float:
     if result.outcome != "done" or result.context.agents["s1"].turns != n + 1:
         raise SystemExit(f"harness run went wrong: {result.outcome} {result.context.reason}")
     return elapsed
+
+
+# --- floor: our records and effects, with no runtime logic ------------------------------------
+
+
+def run_floor(n: int, path: Path) -> float:
+    """What a step of our runtime costs before any of its logic: the same scripted model,
+    the same two events built, encoded and logged with the same commit policy (the reply
+    committed at once, the read-only tool's result riding with the next commit), the
+    history extended and counted, the tool's input validated, and the three values a
+    step issues (the tool call, the next request, the next call) built. No state
+    machine, budget, scheduling or driver: the gap between this and ``harness`` is what
+    those cost."""
+    model = LoopModel(n)
+
+    async def timed() -> float:
+        recorder = SQLiteRecorder(path, synchronous=SYNCHRONOUS)
+        recorder.open_run("floor")
+        history: tuple[dict[str, Any], ...] = ({"role": "user", "content": "loop"},)
+        tokens = 0
+        seq = 0
+        request = _floor_request(history)
+        start = time.perf_counter()
+        for i in range(n):
+            resp = await model.complete(request)
+            replied = from_dict(ModelReplied, {"at": 0.0, "kind": "model_replied",
+                                               "effect_id": f"s1#{2 * i}", "response": resp})
+            recorder.append("floor", seq, "model_replied", encode(replied))
+            seq += 1
+            recorder.flush()
+            msg = {"role": "assistant", "content": list(resp.content)}
+            history = history + (msg,)  # noqa: RUF005
+            tokens += count_tokens(msg)
+            use = resp.content[0]
+            call = from_dict(RunTool, {
+                "effect_id": f"s1#{2 * i + 1}", "agent": "s1", "issued_at": 0.0,
+                "kind": "run_tool", "call_id": use["id"], "tool": "noop", "input": use["input"],
+                "side_effecting": False, "affects_production": False, "idempotency_key": None,
+                "timeout_s": None, "intent": "loop"})
+            out = _noop(NoopArgs.model_validate(call.input).i)
+            returned = from_dict(ToolReturned, {"at": 0.0, "kind": "tool_returned",
+                                                "effect_id": call.effect_id, "output": out,
+                                                "is_error": False, "error_kind": None})
+            recorder.append("floor", seq, "tool_returned", encode(returned))
+            seq += 1
+            msg = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"],
+                                                "content": json.dumps(out)}]}
+            history = history + (msg,)  # noqa: RUF005
+            tokens += count_tokens(msg)
+            request = _floor_request(history)
+            from_dict(CallModel, {"effect_id": f"s1#{2 * i + 2}", "agent": "s1",
+                                  "issued_at": 0.0, "kind": "call_model", "purpose": "act",
+                                  "role": "worker", "request": request, "attempt": 1,
+                                  "timeout_s": None, "not_before": None})
+        recorder.flush()
+        elapsed = time.perf_counter() - start
+        recorder.close()
+        return elapsed
+
+    return asyncio.run(timed())
+
+
+def _floor_request(history: tuple[dict[str, Any], ...]) -> ModelRequest:
+    return from_dict(ModelRequest, {"model": "m", "system": "", "messages": history,
+                                    "tools": (), "tool_choice": None, "max_tokens": 100,
+                                    "temperature": None})
 
 
 # --- bare: json.dumps + one INSERT + commit per step -----------------------------------------
@@ -353,6 +429,7 @@ def measure(key: str, fn: Runner, n: int, repeat: int, tmp: Path) -> Row:
 LABELS = {
     "harness": "harness (tracing off)",
     "traced": "harness (tracing on: SDK, batch)",
+    "floor": "floor (our records, no runtime logic)",
     "bare": "bare (json.dumps + INSERT + commit)",
     "langgraph": "langgraph + SqliteSaver",
 }
@@ -362,6 +439,7 @@ def main(ns: list[int], repeat: int, budget_s: float) -> int:
     runners: dict[str, Runner] = {
         "harness": lambda n, p: (run_harness(n, p, traced=False), n),
         "traced": lambda n, p: (run_harness(n, p, traced=True), n),
+        "floor": lambda n, p: (run_floor(n, p), n),
         "bare": lambda n, p: (run_bare(n, p), n),
         "langgraph": lambda n, p: (
             run_langgraph_capped(n, p, budget_s) if budget_s > 0 and n > 1000
@@ -395,6 +473,11 @@ def main(ns: list[int], repeat: int, budget_s: float) -> int:
     for n in ns:
         extra = rows["traced", n].us_per_step - rows["harness", n].us_per_step
         print(f"tracing on costs {extra:+.1f} us/step at N={n}")
+    for n in ns:
+        floor, ours = rows["floor", n].us_per_step, rows["harness", n].us_per_step
+        print(f"at N={n}: {floor:.1f} of harness's {ours:.1f} us/step is the floor (its "
+              f"records and effects built, encoded and logged), {ours - floor:.1f} the "
+              "runtime's own logic (state machine, budgets, driver, tool registry)")
     first, last = ns[0], ns[-1]
     b0, b1 = rows["harness", first].bytes_per_step, rows["harness", last].bytes_per_step
     print(f"harness log bytes/step: {b0:.0f} at N={first}, {b1:.0f} at N={last} "
