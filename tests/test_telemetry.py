@@ -173,3 +173,50 @@ def test_an_exhausted_run_says_so_on_its_span() -> None:
     assert root.attributes["harness.outcome"] == "budget_exhausted"
     assert root.attributes["error.type"] == "budget_exhausted"
     assert root.attributes["harness.state"] == "failed"
+
+
+class _Batches:
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.closed = False
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        self.batches.append([s.name for s in spans])
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.closed = True
+
+
+def test_inline_batches_export_every_max_batch_spans_and_the_rest_on_shutdown() -> None:
+    from harness.telemetry import InlineBatchSpanProcessor
+
+    out = _Batches()
+    provider = TracerProvider()
+    provider.add_span_processor(InlineBatchSpanProcessor(out, max_batch=3))  # type: ignore[arg-type]
+    tracer = provider.get_tracer("t")
+    for i in range(7):
+        tracer.start_span(f"s{i}").end()
+    assert out.batches == [["s0", "s1", "s2"], ["s3", "s4", "s5"]]
+    provider.shutdown()
+    assert out.batches[-1] == ["s6"] and out.closed
+    tracer.start_span("late").end()
+    assert all("late" not in b for b in out.batches)
+
+
+def test_inline_batches_export_a_batch_that_waited_too_long() -> None:
+    from harness.telemetry import InlineBatchSpanProcessor
+
+    out = _Batches()
+    provider = TracerProvider()
+    provider.add_span_processor(InlineBatchSpanProcessor(out, max_batch=100, max_delay_s=0.0))  # type: ignore[arg-type]
+    tracer = provider.get_tracer("t")
+    tracer.start_span("a").end()
+    assert out.batches == []
+    tracer.start_span("b").end()
+    assert out.batches == [["a", "b"]]
+    provider.force_flush()
+    provider.shutdown()
+    assert out.batches == [["a", "b"]]

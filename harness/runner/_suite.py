@@ -41,7 +41,7 @@ from harness.runner._trial import TrialEnv, TrialSpec, make_spec, run_trial
 from harness.scenario import LoadedScenario, load_all
 from harness.scenario._yaml import dotted, line_of, read_yaml
 from harness.store import SQLiteRecorder
-from harness.telemetry import OTLPJsonFileExporter
+from harness.telemetry import InlineBatchSpanProcessor, OTLPJsonFileExporter
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,8 @@ def plan(loaded: Sequence[LoadedScenario], opts: SuiteOptions) -> list[TrialSpec
 
 def _tracer_provider(path: Path) -> TracerProvider:
     provider = TracerProvider(resource=Resource.create({"service.name": "harness"}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPJsonFileExporter(path)))
+    # the file needs no worker thread (see InlineBatchSpanProcessor); a collector does
+    provider.add_span_processor(InlineBatchSpanProcessor(OTLPJsonFileExporter(path)))
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
