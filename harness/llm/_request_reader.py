@@ -63,6 +63,11 @@ def _skip(text: str, i: int) -> int:
     return i
 
 
+#: Top-level values (tools, system prompt...) by key, shared by every reader: every trial
+#: of a suite sends the same tools.
+_KEYS: dict[str, list[Part]] = {"system": [], "tools": [], "tool_choice": []}
+
+
 class RequestReader:
     """Reads bodies, remembering the last few texts seen at each message position and key.
 
@@ -71,7 +76,7 @@ class RequestReader:
 
     def __init__(self) -> None:
         self._messages: list[list[Part]] = []
-        self._keys: dict[str, list[Part]] = {}
+        self._keys = _KEYS
 
     def read(self, text: str) -> ReadRequest | None:
         try:
@@ -100,7 +105,7 @@ class RequestReader:
                     messages, i = self._read_messages(text, i)
                     body[key] = [m.value for m in messages]
                 else:
-                    part = parts[key] = self._recall(self._keys.setdefault(key, []), text, i)
+                    part = parts[key] = self._recall(self._keys.get(key, []), text, i)
                     body[key] = part.value
                     i += len(part.raw)
                 i = _skip(text, i)

@@ -334,8 +334,10 @@ class _Turn:
 
     def _obey_injection(self, step: ReferenceStep) -> tuple[list[Block], str] | None:
         """With the profile's susceptibility, obey an instruction planted in the latest result."""
+        if self.p.injection_susceptibility <= 0:
+            return None
         planted = _planted_instruction(self.messages)
-        if planted is None or self.p.injection_susceptibility <= 0:
+        if planted is None:
             return None
         draw = random.Random(int.from_bytes(hashlib.sha256(
             self.sim._seed_prefix + b"inject:" + self.digest.encode()).digest()[:8], "big"))
