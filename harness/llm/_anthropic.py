@@ -134,6 +134,7 @@ class AnthropicClient:
         shared: bool = False,
     ) -> None:
         self.transport = transport
+        self._default_timeout_s = default_timeout_s
         self._key: _SharedKey | None = None
         self._sdk_own: anthropic.AsyncAnthropic | None = None
         if shared:
@@ -168,7 +169,8 @@ class AnthropicClient:
             # This SDK's ``create`` no longer takes ``temperature``; the API still
             # reads it from the body, which ``extra_body`` writes verbatim.
             kwargs["extra_body"] = {"temperature": request.temperature}
-        if timeout_s is not None:
+        if timeout_s is not None and timeout_s != self._default_timeout_s:
+            # the SDK client already carries the default: leaving it out saves building it
             kwargs["timeout"] = _timeout(timeout_s)
         token = _ROUTE.set(self.transport) if self._sdk_own is None else None
         try:

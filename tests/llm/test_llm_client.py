@@ -245,3 +245,24 @@ def test_to_model_response_reads_a_body_a_dict_or_an_sdk_message_alike() -> None
     assert to_model_response(raw) == to_model_response(OK) == to_model_response(message)
     with pytest.raises(ModelError, match="stop_reason"):
         to_model_response({**OK, "stop_reason": None})
+
+
+@pytest.mark.parametrize(("timeout_s", "read"), [(30.0, 30.0), (600.0, 600.0), (None, 600.0),
+                                                 (2.0, 2.0)])
+def test_each_call_is_sent_with_its_own_timeout_or_the_default(timeout_s: float | None,
+                                                                read: float) -> None:
+    import asyncio
+
+    seen: list[httpx2.Request] = []
+
+    def handler(r: httpx2.Request) -> httpx2.Response:
+        seen.append(r)
+        return _json(200, OK)
+
+    async def go() -> None:
+        async with AnthropicClient(httpx2.MockTransport(handler), shared=True) as client:
+            await client.complete(step_request(), timeout_s=timeout_s)
+
+    asyncio.run(go())
+    sent = seen[0].extensions["timeout"]
+    assert sent["read"] == read and sent["connect"] == min(5.0, read)
