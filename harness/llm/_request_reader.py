@@ -58,6 +58,7 @@ def _part(raw: str, value: Any) -> Part:
 
 
 def _skip(text: str, i: int) -> int:
+    # callers test ``text[i] in _WS`` first: the SDK writes compact JSON, so the call is rare
     while text[i] in _WS:
         i += 1
     return i
@@ -85,10 +86,14 @@ class RequestReader:
             return None
 
     def _read(self, text: str) -> ReadRequest | None:
-        i = _skip(text, 0)
+        i = 0
+        if text[i] in _WS:
+            i = _skip(text, i)
         if text[i] != "{":
             return None
-        i = _skip(text, i + 1)
+        i += 1
+        if text[i] in _WS:
+            i = _skip(text, i)
         parts: dict[str, Part] = {}
         messages: list[Part] | None = None
         body: dict[str, Any] = {}
@@ -97,10 +102,13 @@ class RequestReader:
                 if text[i] != '"':
                     return None
                 key, i = _decode(text, i)
-                i = _skip(text, i)
+                if text[i] in _WS:
+                    i = _skip(text, i)
                 if text[i] != ":" or key in parts or (key == "messages" and messages is not None):
                     return None
-                i = _skip(text, i + 1)
+                i += 1
+                if text[i] in _WS:
+                    i = _skip(text, i)
                 if key == "messages" and text[i] == "[":
                     messages, i = self._read_messages(text, i)
                     body[key] = [m.value for m in messages]
@@ -108,9 +116,12 @@ class RequestReader:
                     part = parts[key] = self._recall(self._keys.get(key, []), text, i)
                     body[key] = part.value
                     i += len(part.raw)
-                i = _skip(text, i)
+                if text[i] in _WS:
+                    i = _skip(text, i)
                 if text[i] == ",":
-                    i = _skip(text, i + 1)
+                    i += 1
+                    if text[i] in _WS:
+                        i = _skip(text, i)
                     continue
                 if text[i] != "}":
                     return None
@@ -121,7 +132,9 @@ class RequestReader:
 
     def _read_messages(self, text: str, i: int) -> tuple[list[Part], int]:
         out: list[Part] = []
-        i = _skip(text, i + 1)
+        i += 1
+        if text[i] in _WS:
+            i = _skip(text, i)
         if text[i] == "]":
             return out, i + 1
         slots = self._messages
@@ -130,9 +143,13 @@ class RequestReader:
                 slots.append([])
             part = self._recall(slots[len(out)], text, i)
             out.append(part)
-            i = _skip(text, i + len(part.raw))
+            i += len(part.raw)
+            if text[i] in _WS:
+                i = _skip(text, i)
             if text[i] == ",":
-                i = _skip(text, i + 1)
+                i += 1
+                if text[i] in _WS:
+                    i = _skip(text, i)
                 continue
             if text[i] != "]":
                 raise ValueError("messages array not closed")
