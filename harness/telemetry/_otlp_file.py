@@ -45,21 +45,7 @@ def _attr_json(k: str, v: Any) -> str:
 
 
 def _attrs_json(attrs: Any) -> str:
-    return ",".join([_attr_json(k, v) for k, v in _items(attrs)])
-
-
-def _items(attrs: Any) -> Any:
-    """The attributes' items, read from the SDK's plain dict when it is there.
-
-    A finished span's attributes are a ``BoundedAttributes`` (behind a read-only proxy),
-    whose generic ``Mapping`` iteration costs a Python call per attribute; the dict it
-    keeps them in gives the same items in the same order, without one."""
-    if not attrs:
-        return ()
-    inner = getattr(attrs, "_dict", None)
-    if type(inner) is dict:
-        return inner.items()
-    return attrs.items()
+    return ",".join([_attr_json(k, v) for k, v in (attrs or {}).items()])
 
 
 def _span_json(s: ReadableSpan) -> str:
@@ -76,8 +62,7 @@ def _span_json(s: ReadableSpan) -> str:
     return (f'{{"traceId":"{ctx.trace_id:032x}","spanId":"{ctx.span_id:016x}",'
             f'"name":{_dumps(s.name)},"kind":{_KIND.get(s.kind, 1)},'
             f'"startTimeUnixNano":"{s.start_time or 0}","endTimeUnixNano":"{s.end_time or 0}",'
-            f'"attributes":[{_attrs_json(getattr(s, "_attributes", None) or s.attributes)}],'
-            f'"events":[{events}],'
+            f'"attributes":[{_attrs_json(s.attributes)}],"events":[{events}],'
             f'"status":{status}}}{parent}}}')
 
 
