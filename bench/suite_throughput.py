@@ -13,8 +13,8 @@ tools really change it.
   profile whose skill is set to 1.0 for this bench (``SuiteOptions.profiles``), so it
   follows the reference solution exactly and every trial makes exactly 5 calls (4
   tool calls, then the answer). Everything a user gets is on: the SQLite event log
-  (WAL, a commit per durable event), OpenTelemetry spans through a
-  ``BatchSpanProcessor`` into the run folder's OTLP-JSON file, ``trials.jsonl`` with a
+  (WAL, a commit per durable event), OpenTelemetry spans (recorded as ``harness run``
+  records them, batched into the run folder's OTLP-JSON file), ``trials.jsonl`` with a
   line per trial, the judging of every trial from its event log read back. Run in
   this process, then again with ``--workers`` processes (reported separately).
 - **Inspect AI**: ``eval()`` of a ``Task`` with ``use_tools(...)`` + ``generate()`` on

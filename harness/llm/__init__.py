@@ -5,8 +5,9 @@
               └── [ChaosTransport] → [RecordingTransport] → Simulated | Replay | Live transport
 
 Backends differ only in the ``httpx2`` transport under the SDK, so every run uses
-the SDK's real request building, parsing and error classes; SDK exceptions are
-translated to ``ModelError`` kinds in ``_anthropic`` and nowhere else.
+the SDK's real request building, headers, timeouts and error classes; SDK exceptions
+are translated to ``ModelError`` kinds in ``_anthropic`` and nowhere else, which also
+parses a successful reply's body into the core's ``ModelResponse`` (see there why).
 """
 
 from harness.llm._anthropic import (

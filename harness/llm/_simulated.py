@@ -42,9 +42,15 @@ from typing import Any
 import httpx2
 
 from harness.core._llm_types import ModelRequest, count_request_tokens, count_tokens
-from harness.llm._canonical import canonical_from_body, canonical_from_request, hash_canonical
+from harness.llm._canonical import (
+    canonical_from_body,
+    canonical_from_request,
+    canonical_json,
+    hash_canonical,
+)
 from harness.llm._profiles import ModelProfile, profile_for
 from harness.llm._reference import ExpectedCall, ReferenceSolution, ReferenceStep
+from harness.llm._request_reader import ReadRequest, RequestReader
 from harness.llm._wire import (
     LATENCY_HEADER,
     error_body,
@@ -53,10 +59,13 @@ from harness.llm._wire import (
     message_body,
     not_found,
     request_body,
+    request_body_of,
 )
 from harness.protocols import Clock
 
 Block = dict[str, Any]
+
+_dumps_sorted = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 _STEP_PREFIX = re.compile(r"^\[step (\S+)\] ")
 DONE_MARK = "Completed step {id}"
@@ -99,7 +108,8 @@ class SimulatedTransport(httpx2.AsyncBaseTransport):
         self.clock = clock
         self.profiles = profiles
         self.calls = 0
-        self.last_request: dict[str, Any] | None = None
+        self._last_content: bytes | None = None
+        self._reader = RequestReader()
         self._seed_prefix = f"{seed}:".encode()
         self._steps = {s.id: s for s in reference.steps}
         # a direct-mode agent (no planner) runs the whole task as one step, "main"
@@ -114,33 +124,60 @@ class SimulatedTransport(httpx2.AsyncBaseTransport):
         await request.aread()
         if not is_messages_call(request):
             return not_found(request)
-        body = request_body(request)
+        read = self._read(request)
         self.calls += 1
-        self.last_request = body
-        invalid = _invalid_request(body)
+        self._last_content = request.content
+        invalid = _invalid_request(read.body)
         if invalid is not None:
             return json_response(400, error_body("invalid_request_error", invalid),
                                  {"request-id": f"req_sim_invalid_{self.calls:06d}"})
-        canonical = canonical_from_body(body)
-        digest = hash_canonical(canonical)
+        canonical = read.canonical
+        digest = hashlib.sha256(read.canonical_json.encode()).hexdigest()
         profile = profile_for(str(canonical["model"]), self.profiles)
-        answer_body, latency = self.answer(canonical, digest, profile)
+        answer_body, latency = self.answer(canonical, digest, profile,
+                                           input_tokens=read.input_tokens)
         if self.clock is not None:
             await self.clock.sleep(latency)
         # keys sorted, the order a cassette stores them in: a replay then hands the core
         # the very same bytes, and the replayed run's log is byte-identical to this one
         return json_response(
-            200, json.dumps(answer_body, sort_keys=True, separators=(",", ":"),
-                            ensure_ascii=False).encode(),
+            200, _dumps_sorted(answer_body).encode(),
             {LATENCY_HEADER: f"{latency:.6f}", "request-id": f"req_sim_{digest[:24]}"},
         )
+
+    @property
+    def last_request(self) -> dict[str, Any] | None:
+        """The body of the last Messages request answered (decoded afresh: the copy is
+        the caller's to change)."""
+        if self._last_content is None:
+            return None
+        return request_body_of(self._last_content)
+
+    def _read(self, request: httpx2.Request) -> ReadRequest:
+        """Body, canonical form, its JSON and input tokens; the long way if the fast reader
+        declines (it also raises the error for a body that is not a JSON object)."""
+        try:
+            text = request.content.decode()
+        except UnicodeDecodeError:
+            text = None
+        read = self._reader.read(text) if text is not None else None
+        if read is None:
+            body = request_body(request)
+            canonical = canonical_from_body(body)
+            read = ReadRequest(body, canonical, canonical_json(canonical),
+                               count_request_tokens(_as_request(canonical)))
+        return read
 
     # -- the policy -----------------------------------------------------------------------
 
     def answer(
-        self, canonical: Mapping[str, Any], digest: str, profile: ModelProfile
+        self, canonical: Mapping[str, Any], digest: str, profile: ModelProfile, *,
+        input_tokens: int | None = None,
     ) -> tuple[dict[str, Any], float]:
-        """The reply body and latency for one canonical request; a pure function of its inputs."""
+        """The reply body and latency for one canonical request; a pure function of its inputs.
+
+        ``input_tokens``, when the caller has counted them already, must be
+        ``count_request_tokens`` of the request."""
         rng = random.Random(
             int.from_bytes(hashlib.sha256(self._seed_prefix + digest.encode()).digest()[:8], "big")
         )
@@ -151,7 +188,8 @@ class SimulatedTransport(httpx2.AsyncBaseTransport):
         if output_tokens > max_tokens:
             content, output_tokens = _truncate(content, max_tokens)
             stop_reason = "max_tokens"
-        input_tokens = count_request_tokens(_as_request(canonical))
+        if input_tokens is None:
+            input_tokens = count_request_tokens(_as_request(canonical))
         latency = rng.lognormvariate(math.log(profile.latency_median_s), profile.latency_sigma)
         latency += output_tokens * profile.per_output_token_s
         body = message_body(
@@ -296,8 +334,10 @@ class _Turn:
 
     def _obey_injection(self, step: ReferenceStep) -> tuple[list[Block], str] | None:
         """With the profile's susceptibility, obey an instruction planted in the latest result."""
+        if self.p.injection_susceptibility <= 0:
+            return None
         planted = _planted_instruction(self.messages)
-        if planted is None or self.p.injection_susceptibility <= 0:
+        if planted is None:
             return None
         draw = random.Random(int.from_bytes(hashlib.sha256(
             self.sim._seed_prefix + b"inject:" + self.digest.encode()).digest()[:8], "big"))

@@ -68,12 +68,16 @@ def message_body(
 
 def request_body(request: httpx2.Request) -> dict[str, Any]:
     """The JSON body of a request the SDK built (already read by the transport)."""
+    return request_body_of(request.content, str(request.url))
+
+
+def request_body_of(content: bytes, url: str = MESSAGES_PATH) -> dict[str, Any]:
     try:
-        body = json.loads(request.content)
+        body = json.loads(content)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"request to {request.url} has no JSON body: {exc}") from None
+        raise UsageError(f"request to {url} has no JSON body: {exc}") from None
     if not isinstance(body, dict):
-        raise UsageError(f"request to {request.url} has a non-object JSON body")
+        raise UsageError(f"request to {url} has a non-object JSON body")
     return body
 
 

@@ -81,8 +81,8 @@ class RunTracer:
             return
         if isinstance(effect, CallModel):
             req = effect.request
-            span = self._tracer.start_span(f"chat {req.model}", context=self._ctx)
-            span.set_attributes({
+            # attributes given at the start are cleaned and stored once, not twice
+            span = self._tracer.start_span(f"chat {req.model}", context=self._ctx, attributes={
                 "gen_ai.operation.name": "chat",
                 "gen_ai.provider.name": PROVIDER,
                 "gen_ai.request.model": req.model,
@@ -92,16 +92,16 @@ class RunTracer:
                 "harness.attempt": effect.attempt,
             })
         elif isinstance(effect, RunTool):
-            span = self._tracer.start_span(f"execute_tool {effect.tool}", context=self._ctx)
-            span.set_attributes({
-                "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": effect.tool,
-                "gen_ai.tool.call.id": effect.call_id,
-                "gen_ai.tool.type": "function",
-                "harness.agent": effect.agent,
-                "harness.tool.intent": effect.intent[:200],
-                "harness.tool.side_effecting": effect.side_effecting,
-            })
+            span = self._tracer.start_span(
+                f"execute_tool {effect.tool}", context=self._ctx, attributes={
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": effect.tool,
+                    "gen_ai.tool.call.id": effect.call_id,
+                    "gen_ai.tool.type": "function",
+                    "harness.agent": effect.agent,
+                    "harness.tool.intent": effect.intent[:200],
+                    "harness.tool.side_effecting": effect.side_effecting,
+                })
         elif isinstance(effect, RequestHuman):
             r = effect.request
             assert self._run is not None

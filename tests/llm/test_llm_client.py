@@ -207,3 +207,62 @@ def test_anthropic_is_imported_in_one_module_only() -> None:
         if "import anthropic" in p.read_text() or "from anthropic" in p.read_text()
     )
     assert importers == ["llm/_anthropic.py"]
+
+
+@pytest.mark.parametrize("body", [
+    [OK],
+    error_body("api_error", "an error envelope under a 200"),
+    {**OK, "content": ["hello"]},
+    {**OK, "content": [{"text": "a block without a type"}]},
+    {**OK, "content": [{"type": "text"}]},
+    {**OK, "content": [{"type": "tool_use", "id": "t", "input": {}}]},
+    {**OK, "content": [{"type": "tool_use", "id": 7, "name": "refund", "input": {}}]},
+    {**OK, "usage": {"input_tokens": 1}},
+    {**OK, "id": None},
+])
+def test_reply_that_does_not_fit_the_schema_is_malformed(body: object) -> None:
+    err = _error(lambda r: _json(200, body))
+    assert err.kind == "malformed_reply" and err.status == 200
+
+
+def test_reply_blocks_are_kept_as_sent_including_kinds_the_core_does_not_read() -> None:
+    thinking = {"type": "thinking", "thinking": "hmm", "signature": "sig"}
+    text = {"type": "text", "text": "hi", "citations": None}
+    body = {**OK, "content": [thinking, text], "extra_field_from_a_newer_api": 1}
+    r = _call(lambda req: _json(200, body))
+    assert r.content == (thinking, text)
+    assert [list(b) for b in r.content] == [["type", "thinking", "signature"],
+                                            ["type", "text", "citations"]]
+
+
+def test_to_model_response_reads_a_body_a_dict_or_an_sdk_message_alike() -> None:
+    import anthropic
+
+    from harness.llm import to_model_response
+
+    raw = json.dumps(OK).encode()
+    message = anthropic.types.Message.model_validate(OK)
+    assert to_model_response(raw) == to_model_response(OK) == to_model_response(message)
+    with pytest.raises(ModelError, match="stop_reason"):
+        to_model_response({**OK, "stop_reason": None})
+
+
+@pytest.mark.parametrize(("timeout_s", "read"), [(30.0, 30.0), (600.0, 600.0), (None, 600.0),
+                                                 (2.0, 2.0)])
+def test_each_call_is_sent_with_its_own_timeout_or_the_default(timeout_s: float | None,
+                                                                read: float) -> None:
+    import asyncio
+
+    seen: list[httpx2.Request] = []
+
+    def handler(r: httpx2.Request) -> httpx2.Response:
+        seen.append(r)
+        return _json(200, OK)
+
+    async def go() -> None:
+        async with AnthropicClient(httpx2.MockTransport(handler), shared=True) as client:
+            await client.complete(step_request(), timeout_s=timeout_s)
+
+    asyncio.run(go())
+    sent = seen[0].extensions["timeout"]
+    assert sent["read"] == read and sent["connect"] == min(5.0, read)
