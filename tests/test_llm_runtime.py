@@ -314,6 +314,12 @@ def test_a_malformed_tool_use_reaches_the_core_as_model_failed() -> None:
     assert "malformed_reply" in _step_result(t, "s1").error
     # nothing of the broken call ran
     assert not [r for r in t.tool_runs() if r.agent == "s1"]
+    # but the reply arrived and was billed: its tokens are in the event and in the step's cost
+    assert failed.usage is not None and failed.usage.input_tokens > 0
+    s1 = t.ctx.agents["s1"].used
+    assert (s1.llm_calls, s1.tokens_in, s1.tokens_out) == (
+        1, failed.usage.total_input_tokens, failed.usage.output_tokens)
+    assert s1.cost_usd > 0
 
 
 # --- 2. determinism -------------------------------------------------------------------------

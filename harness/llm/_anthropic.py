@@ -23,6 +23,7 @@ each attempt against the budget and spends back-off on the injected clock.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import weakref
 from contextvars import ContextVar
@@ -241,6 +242,8 @@ def to_model_response(message: object) -> ModelResponse:
     Content blocks stay the API's dicts, key for key. Beyond the schema, a reply must
     have a stop reason, and a ``tool_use`` block a string id and name and an input that
     is a JSON object: the core would otherwise run a tool on a value that is not one.
+    A malformed reply whose ``usage`` still reads carries it on the error: the provider
+    billed those tokens, and the run's cost must say so.
     """
     if isinstance(message, anthropic.BaseModel):
         message = message.to_dict()
@@ -250,49 +253,61 @@ def to_model_response(message: object) -> ModelResponse:
         else:
             wire = _WireMessage.model_validate(message)
     except ValidationError as exc:
+        raise ModelError("malformed_reply", _validation_detail(exc, message), status=200,
+                         usage=_salvage_usage(message)) from None
+    try:
+        usage = _usage_of(wire.usage)
+    except ValidationError as exc:
         raise ModelError("malformed_reply", _validation_detail(exc, message), status=200) from None
+
+    def bad(detail: str) -> ModelError:
+        return ModelError("malformed_reply", detail[:300], status=200, usage=usage)
+
     for block in wire.content:
         kind = block.get("type")
         if not isinstance(kind, str):
-            raise ModelError("malformed_reply", f"content block has no type: {block!r}"[:300],
-                             status=200)
+            raise bad(f"content block has no type: {block!r}")
         if kind == "tool_use":
             tool_input = block.get("input")
             name = block.get("name")
             if not isinstance(tool_input, dict):
-                raise ModelError(
-                    "malformed_reply",
-                    f"tool_use {name!r} input is not a JSON object: {str(tool_input)[:200]!r}",
-                    status=200,
-                )
+                raise bad(f"tool_use {name!r} input is not a JSON object: "
+                          f"{str(tool_input)[:200]!r}")
             if not isinstance(name, str) or not isinstance(block.get("id"), str):
-                raise ModelError("malformed_reply",
-                                 f"tool_use block without a string id and name: {block!r}"[:300],
-                                 status=200)
+                raise bad(f"tool_use block without a string id and name: {block!r}")
         elif kind == "text" and not isinstance(block.get("text"), str):
-            raise ModelError("malformed_reply", f"text block without text: {block!r}"[:300],
-                             status=200)
+            raise bad(f"text block without text: {block!r}")
     if not wire.stop_reason:
-        raise ModelError("malformed_reply", "reply has no stop_reason", status=200)
-    u = wire.usage
-    split = u.cache_creation
+        raise bad("reply has no stop_reason")
     try:
-        return ModelResponse(
-            id=wire.id,
-            model=wire.model,
-            content=tuple(wire.content),
-            stop_reason=wire.stop_reason,
-            usage=Usage(
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-                cache_creation_input_tokens=u.cache_creation_input_tokens or 0,
-                cache_creation_1h_input_tokens=(split.ephemeral_1h_input_tokens or 0)
-                if split is not None else 0,
-                cache_read_input_tokens=u.cache_read_input_tokens or 0,
-            ),
-        )
+        return ModelResponse(id=wire.id, model=wire.model, content=tuple(wire.content),
+                             stop_reason=wire.stop_reason, usage=usage)
     except ValidationError as exc:
-        raise ModelError("malformed_reply", _validation_detail(exc, message), status=200) from None
+        raise ModelError("malformed_reply", _validation_detail(exc, message), status=200,
+                         usage=usage) from None
+
+
+def _usage_of(u: _WireUsage) -> Usage:
+    split = u.cache_creation
+    return Usage(
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_creation_input_tokens=u.cache_creation_input_tokens or 0,
+        cache_creation_1h_input_tokens=(split.ephemeral_1h_input_tokens or 0)
+        if split is not None else 0,
+        cache_read_input_tokens=u.cache_read_input_tokens or 0,
+    )
+
+
+def _salvage_usage(message: object) -> Usage | None:
+    """The ``usage`` of a reply that failed the schema elsewhere, if that part reads."""
+    try:
+        raw = json.loads(message) if isinstance(message, bytes | str) else message
+        if not isinstance(raw, dict):
+            return None
+        return _usage_of(_WireUsage.model_validate(raw.get("usage")))
+    except ValueError:  # not JSON, or no usable usage (ValidationError is a ValueError)
+        return None
 
 
 def _validation_detail(exc: ValidationError, body: object) -> str:

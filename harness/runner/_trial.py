@@ -19,9 +19,9 @@ from harness.core import (
     AgentContext,
     Event,
     HumanDecided,
+    Machine,
     RunTool,
     ToolReturned,
-    step,
 )
 from harness.driver import Crash, Driver, VirtualClock
 from harness.errors import HarnessError, UsageError
@@ -215,16 +215,16 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
 
 def fold_with_actions(events: list[Event]) -> tuple[AgentContext, list[ExecutedAction]]:
     """Rebuild the run and list the tool calls that actually ran, with who approved them."""
-    ctx = AgentContext()
+    m = Machine()
     issued: dict[str, RunTool] = {}
     approved: set[str] = set()
     actions: list[ExecutedAction] = []
     for ev in events:
         asked = None
         if isinstance(ev, HumanDecided) and ev.decision in ("approve", "edit"):
-            pending = ctx.approvals.get(ev.effect_id)
+            pending = m.approvals.get(ev.effect_id)
             asked = pending.tool.call_id if pending is not None and pending.tool else None
-        ctx, effects = step(ctx, ev)
+        effects = m.feed(ev)
         for eff in effects:
             if isinstance(eff, RunTool):
                 issued[eff.effect_id] = eff
@@ -235,4 +235,4 @@ def fold_with_actions(events: list[Event]) -> tuple[AgentContext, list[ExecutedA
             if ran is not None:
                 actions.append(ExecutedAction(ran.tool, dict(ran.input),
                                               ran.effect_id in approved))
-    return ctx, actions
+    return m.context(), actions

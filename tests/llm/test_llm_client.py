@@ -225,6 +225,25 @@ def test_reply_that_does_not_fit_the_schema_is_malformed(body: object) -> None:
     assert err.kind == "malformed_reply" and err.status == 200
 
 
+@pytest.mark.parametrize(("body", "billed"), [
+    # the reply arrived and was billed; only its content is unusable
+    ({**OK, "content": [{"type": "tool_use", "id": "t", "name": "refund", "input": "42"}]}, 11),
+    ({**OK, "content": [{"type": "text"}]}, 11),
+    ({**OK, "stop_reason": None}, 11),
+    ({**OK, "content": "not a list"}, 11),
+    # nothing readable says what it cost
+    ({**OK, "usage": {"input_tokens": 1}}, None),
+    ([OK], None),
+])
+def test_a_malformed_reply_carries_what_it_was_billed(body: object, billed: int | None) -> None:
+    err = _error(lambda r: _json(200, body))
+    assert err.kind == "malformed_reply"
+    if billed is None:
+        assert err.usage is None
+    else:
+        assert (err.usage.input_tokens, err.usage.output_tokens) == (billed, 2)
+
+
 def test_reply_blocks_are_kept_as_sent_including_kinds_the_core_does_not_read() -> None:
     thinking = {"type": "thinking", "thinking": "hmm", "signature": "sig"}
     text = {"type": "text", "text": "hi", "citations": None}
