@@ -707,18 +707,20 @@ def _agent_call(d: Machine, sub: SubAgent) -> None:
           input_tokens=fixed_tokens + sub.message_tokens)
 
 
-_ROLE_PARTS: dict[tuple[int, str, str], tuple[Any, ...]] = {}
+_ROLE_PARTS: dict[tuple[int, int, str], tuple[Any, ...]] = {}
 
 
 def _role_parts(
     cfg: AgentConfig, role: RoleConfig, purpose: str
 ) -> tuple[tuple[dict[str, Any], ...], dict[str, Any] | None, int]:
     """A role's tool schemas and the tokens of everything but its messages, built once
-    per configuration (the entry keeps ``cfg`` alive, so its id cannot be reused)."""
-    key = (id(cfg), role.name, purpose)
+    per role and tool set. Keyed by the identity of the role and of the configuration's
+    tools (the entry keeps both alive, so their ids cannot be reused): a suite's trials
+    share them while each trial's configuration differs by its seed."""
+    key = (id(role), id(cfg.tools), purpose)
     hit = _ROLE_PARTS.get(key)
-    if hit is not None and hit[0] is cfg:
-        return hit[1], hit[2], hit[3]
+    if hit is not None and hit[0] is role and hit[1] is cfg.tools:
+        return hit[2], hit[3], hit[4]
     if purpose == "verify":
         tools: tuple[dict[str, Any], ...] = (VERDICT_TOOL,)
         choice: dict[str, Any] | None = _forced("submit_verdict")
@@ -729,7 +731,7 @@ def _role_parts(
              + (count_tokens(choice) if choice else 0))
     if len(_ROLE_PARTS) > 1024:
         _ROLE_PARTS.clear()
-    _ROLE_PARTS[key] = (cfg, tools, choice, fixed)
+    _ROLE_PARTS[key] = (role, cfg.tools, tools, choice, fixed)
     return tools, choice, fixed
 
 
