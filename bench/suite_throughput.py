@@ -465,6 +465,64 @@ def measure_apart(key: str, n: int, workers: int) -> Result:
     return Result(**json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+#: Where a trial's time goes, by the file a function lives in (first match wins). Time
+#: spent in the standard library or in C builtins counts for whoever called them.
+_PARTS = (
+    ("anthropic/", "anthropic SDK"), ("httpx2/", "anthropic SDK"),
+    ("harness/llm/_anthropic", "reply parsing"), ("harness/llm/", "simulator"),
+    ("harness/core/", "core (the run, and judging's fold)"), ("harness/driver/", "driver"),
+    ("harness/store/", "event log"), ("harness/telemetry/", "spans"),
+    ("opentelemetry", "spans"), ("harness/runner/", "runner (incl. judging)"),
+    ("harness/faults/", "runner (incl. judging)"), ("harness/tools/", "world and tools"),
+    ("fakes/", "world and tools"),
+)
+
+
+def profile_harness(n: int) -> int:
+    """Run the harness contender under cProfile and print each part's share of the time.
+
+    Shares are of profiled time, which inflates pure-Python code against C: read them as
+    an ordering, not as exact fractions."""
+    import cProfile
+    import pstats
+
+    logging.disable(logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp_name, _quiet():
+        tmp = Path(tmp_name)
+        run_harness(min(20, n), tmp, 1, "warm")
+        profiler = cProfile.Profile()
+        profiler.enable()
+        run_harness(n, tmp, 1, "profiled")
+        profiler.disable()
+    stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+
+    def own_part(key: Any) -> str | None:
+        path = key[0]
+        return next((name for pattern, name in _PARTS if pattern in path), None)
+
+    shares: dict[str, float] = {}
+
+    def credit(key: Any, seconds: float, depth: int = 0) -> None:
+        part = own_part(key)
+        callers = stats.get(key, (0, 0, 0, 0, {}))[4]
+        if part is not None or not callers or depth > 20:
+            part = part or "other (standard library, event loop)"
+            shares[part] = shares.get(part, 0.0) + seconds
+            return
+        weight = sum(c[2] for c in callers.values()) or 1.0
+        for caller, c in callers.items():  # a library function: its callers' time
+            credit(caller, seconds * c[2] / weight, depth + 1)
+
+    for key, (_cc, _nc, own, _cum, _callers) in stats.items():
+        credit(key, own)
+    total = sum(shares.values())
+    print(f"where a trial's time goes ({n} trials under cProfile, {total / n * 1e3:.1f} ms "
+          "a trial profiled; library and C time counted for its caller)")
+    for part, own in sorted(shares.items(), key=lambda kv: -kv[1]):
+        print(f"  {part:<38} {own / total:>6.1%}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--samples", type=int, default=1000, help="samples per contender")
@@ -474,9 +532,13 @@ def main(argv: list[str]) -> int:
                         help="run every contender this many times, interleaved; keep the best")
     parser.add_argument("--only", action="append", default=[], choices=tuple(CONTENDERS),
                         help="run only these contenders (repeatable)")
+    parser.add_argument("--profile", action="store_true",
+                        help="only profile the in-process harness run: each part's share")
     parser.add_argument("--contender", choices=tuple(CONTENDERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     n = args.samples
+    if args.profile:
+        return profile_harness(n)
     if args.contender:  # a child of measure_apart: one JSON line on stdout
         res = measure_here(args.contender, n, args.workers)
         print(json.dumps(res.__dict__))
