@@ -156,6 +156,16 @@ def _forced(name: str) -> dict[str, Any]:
     return {"type": "tool", "name": name}
 
 
+def _own_fields(of: Any) -> dict[str, Any]:
+    """A copy of a context's (or machine's) fields whose mutable containers are its own."""
+    f = dict(of.__dict__)
+    f["pending"] = dict(f["pending"])
+    f["reservations"] = dict(f["reservations"])
+    f["approvals"] = dict(f["approvals"])
+    f["agents"] = dict(f["agents"])
+    return f
+
+
 # --- the machine -----------------------------------------------------------------------
 
 
@@ -180,12 +190,7 @@ class Machine:
     __slots__ = ("__dict__", "_broken", "_own", "out")
 
     def __init__(self, ctx: AgentContext | None = None) -> None:
-        f = dict((ctx or _EMPTY).__dict__)
-        f["pending"] = dict(f["pending"])
-        f["reservations"] = dict(f["reservations"])
-        f["approvals"] = dict(f["approvals"])
-        f["agents"] = dict(f["agents"])
-        self.__dict__ = f
+        self.__dict__ = _own_fields(ctx or _EMPTY)
         self.out: list[Effect] = []
         self._own: dict[str, SubAgent] = {}
         """Sub-agents copied since the last snapshot: nothing outside has seen them."""
@@ -225,13 +230,8 @@ class Machine:
 
     def context(self) -> AgentContext:
         """A frozen snapshot of the current state (the machine goes on independently)."""
-        f = dict(self.__dict__)
-        f["pending"] = dict(f["pending"])
-        f["reservations"] = dict(f["reservations"])
-        f["approvals"] = dict(f["approvals"])
-        f["agents"] = dict(f["agents"])
         self._own.clear()  # the snapshot shares every sub-agent: the next change copies
-        return from_dict(AgentContext, f)
+        return from_dict(AgentContext, _own_fields(self))
 
     def _give_up_context(self) -> AgentContext:
         """The state as a context without copying: for a machine that is thrown away next."""

@@ -267,19 +267,12 @@ class _Run:
                 must_flush = must_flush or self._durable_now(kind, ev)
             if must_flush:
                 flush()
-            if len(queue) == 1:
-                ev = queue[0]
+            new_effects: list[Effect] = []
+            for ev in queue:
                 before = m.state
-                new_effects = m.feed(ev)
+                new_effects += m.feed(ev)
                 if traced and m.state != before:
                     tracer.state_changed(before, m.state, ev.kind)  # type: ignore[attr-defined]
-            else:
-                new_effects = []
-                for ev in queue:
-                    before = m.state
-                    new_effects.extend(m.feed(ev))
-                    if traced and m.state != before:
-                        tracer.state_changed(before, m.state, ev.kind)  # type: ignore[attr-defined]
             if m.terminal:
                 flush()
                 return
@@ -310,8 +303,7 @@ class _Run:
     # -- effects ----------------------------------------------------------------------
 
     def _launch(self, eff: Effect, log_intent: bool = True) -> None:
-        if self.tracer.recording:
-            self.tracer.effect_started(eff, self.m)
+        self.tracer.effect_started(eff, self.m)
         n = self.launches
         self.launches += 1
         if self.virtual:
@@ -394,8 +386,7 @@ class _Run:
                 self.tracer.failed(eff.effect_id, "timeout")
                 return ModelFailed(effect_id=eff.effect_id, at=clock.now(), error_kind="timeout",
                                    message="the call outlived the wall-time budget")
-            if self.tracer.recording:
-                self.tracer.model_replied(eff.effect_id, resp)
+            self.tracer.model_replied(eff.effect_id, resp)
             return from_dict(ModelReplied, {"at": clock.now(), "kind": "model_replied",
                                             "effect_id": eff.effect_id, "response": resp})
         if isinstance(eff, RunTool):
@@ -413,7 +404,7 @@ class _Run:
                 return SideEffectUnknown(effect_id=eff.effect_id, at=clock.now())
             if is_error:
                 self.tracer.failed(eff.effect_id, kind or "tool_error", str(out))
-            elif self.tracer.recording:
+            else:
                 self.tracer.tool_returned(eff.effect_id)
             return from_dict(ToolReturned, {"at": clock.now(), "kind": "tool_returned",
                                             "effect_id": eff.effect_id, "output": out,

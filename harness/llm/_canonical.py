@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.core._llm_types import ModelRequest
@@ -45,13 +45,23 @@ def canonical_from_request(request: ModelRequest) -> dict[str, Any]:
     }
 
 
+dumps_canonical: Callable[[Any], str] = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+"""Key-order-free, whitespace-free JSON of any value (one encoder, built once)."""
+
+
 def canonical_json(canonical: Mapping[str, Any]) -> str:
     """Key-order-free, whitespace-free JSON: the bytes the hash is taken over."""
-    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return dumps_canonical(canonical)
+
+
+def hash_json(text: str) -> str:
+    """The hash of a canonical request already written as ``canonical_json``."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def hash_canonical(canonical: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(canonical).encode()).hexdigest()
+    return hash_json(canonical_json(canonical))
 
 
 def request_hash(request: ModelRequest | Mapping[str, Any]) -> str:

@@ -26,8 +26,8 @@ import json
 from typing import Any, NamedTuple
 
 from harness.core._llm_types import count_tokens
+from harness.llm._canonical import dumps_canonical
 
-_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _decode = json.JSONDecoder().raw_decode
 _WS = " \t\n\r"
 #: Recently read texts kept per slot (a message position, or a top-level key).
@@ -54,7 +54,7 @@ class ReadRequest(NamedTuple):
 
 
 def _part(raw: str, value: Any) -> Part:
-    return Part(raw, value, _dumps(value), count_tokens(value))
+    return Part(raw, value, dumps_canonical(value), count_tokens(value))
 
 
 def _skip(text: str, i: int) -> int:

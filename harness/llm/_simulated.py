@@ -46,7 +46,9 @@ from harness.llm._canonical import (
     canonical_from_body,
     canonical_from_request,
     canonical_json,
+    dumps_canonical,
     hash_canonical,
+    hash_json,
 )
 from harness.llm._profiles import ModelProfile, profile_for
 from harness.llm._reference import ExpectedCall, ReferenceSolution, ReferenceStep
@@ -64,8 +66,6 @@ from harness.llm._wire import (
 from harness.protocols import Clock
 
 Block = dict[str, Any]
-
-_dumps_sorted = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 _STEP_PREFIX = re.compile(r"^\[step (\S+)\] ")
 DONE_MARK = "Completed step {id}"
@@ -132,7 +132,7 @@ class SimulatedTransport(httpx2.AsyncBaseTransport):
             return json_response(400, error_body("invalid_request_error", invalid),
                                  {"request-id": f"req_sim_invalid_{self.calls:06d}"})
         canonical = read.canonical
-        digest = hashlib.sha256(read.canonical_json.encode()).hexdigest()
+        digest = hash_json(read.canonical_json)
         profile = profile_for(str(canonical["model"]), self.profiles)
         answer_body, latency = self.answer(canonical, digest, profile,
                                            input_tokens=read.input_tokens)
@@ -141,7 +141,7 @@ class SimulatedTransport(httpx2.AsyncBaseTransport):
         # keys sorted, the order a cassette stores them in: a replay then hands the core
         # the very same bytes, and the replayed run's log is byte-identical to this one
         return json_response(
-            200, _dumps_sorted(answer_body).encode(),
+            200, dumps_canonical(answer_body).encode(),
             {LATENCY_HEADER: f"{latency:.6f}", "request-id": f"req_sim_{digest[:24]}"},
         )
 

@@ -141,10 +141,6 @@ class RunTracer:
         if span is not None:
             span.end()
 
-    def transition(self, before: AgentContext, after: AgentContext, event_kind: str) -> None:
-        if before.state != after.state:
-            self.state_changed(before.state, after.state, event_kind)
-
     def state_changed(self, before: State, after: State, event_kind: str) -> None:
         if self._recording:
             assert self._run is not None
