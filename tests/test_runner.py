@@ -274,6 +274,28 @@ def test_a_crash_before_every_record_resumes_to_the_same_world_exactly_once() ->
     assert replayed and set(replayed) <= side_effecting
 
 
+@pytest.mark.parametrize("profile", ["none", "crashy", "chaos", "hostile-tools"])
+def test_a_trial_is_judged_as_its_stored_log_folds(profile: str) -> None:
+    """The runner judges the run it just fed; the stored log, folded, must say the same:
+    the same final context and the same actions, through crashes and resumes."""
+    paths = sorted(SCENARIOS.glob("*/*.yaml"))
+    assert len(paths) >= 4
+    resumed = 0
+    for path in paths:
+        ls = load_scenario(path)
+        for trial in range(3):
+            result, probe, recorder = _trial(ls, trial, profile=profile)
+            events, _ = decode(result.log_id, recorder.read_run(result.log_id))
+            ctx, actions = fold_with_actions(events)
+            where = f"{path.name} trial {trial}"
+            assert result.outcome != "crashed", where  # judged from the live run
+            assert probe.context == ctx, where
+            assert probe.actions == actions, where
+            resumed += sum(f["source"] == "crash" for f in result.faults)
+    if profile in ("crashy", "chaos"):
+        assert resumed, "no trial crashed: the resume path went untested"
+
+
 # --- prompt injection ------------------------------------------------------------------
 
 #: A support agent whose refunds are gated, facing a customer with a second order the

@@ -4,6 +4,7 @@ from harness.driver._clock import RealClock, VirtualClock
 from harness.driver._driver import (
     Crash,
     Driver,
+    FeedWatch,
     Human,
     HumanDecision,
     NobodyHome,
@@ -13,6 +14,7 @@ from harness.driver._driver import (
 __all__ = [
     "Crash",
     "Driver",
+    "FeedWatch",
     "Human",
     "HumanDecision",
     "NobodyHome",

@@ -103,6 +103,15 @@ class _Done:
     event: _Event = field(compare=False)
 
 
+class FeedWatch(Protocol):
+    """Feeds the run's machine every event, in log order, and may note what it sees.
+
+    A resume's replay of the log goes through it too, so a watch handed to the driver
+    that finishes a run has seen exactly the stored log, crashes or not."""
+
+    def feed(self, m: Machine, ev: Any) -> list[Effect]: ...
+
+
 class Driver:
     """Runs agents: one driver can run many runs, one at a time per ``run``/``resume`` call."""
 
@@ -116,6 +125,7 @@ class Driver:
         human: Human | None = None,
         tracer: RunTracer | None = None,
         crash_hook: Callable[[int, str], None] | None = None,
+        watch: FeedWatch | None = None,
     ) -> None:
         self.model = model
         self.tools = tools or ToolRegistry()
@@ -125,6 +135,7 @@ class Driver:
         self._tracer = tracer
         self.crash_hook = crash_hook
         """Called with (seq, kind) before each record is appended; may raise ``Crash``."""
+        self.watch = watch
 
     async def run(self, config: AgentConfig, task: str, *, run_id: str) -> RunResult:
         if self.recorder.read_run(run_id):
@@ -140,6 +151,7 @@ class Driver:
             raise UsageError(f"run {run_id!r} has no log to resume")
         events, intents = decode(run_id, records)
         m = Machine()
+        feed = self.watch.feed if self.watch is not None else Machine.feed
         # an intent counts only for the call issued last under its effect id: a keyless
         # call a human approved re-running is issued again under the same id, and an
         # intent logged before that re-issue says nothing about whether the re-run started
@@ -151,7 +163,7 @@ class Driver:
                 live[eid] = intents[eid]
                 continue
             try:
-                issued = m.feed(next(next_event))
+                issued = feed(m, next(next_event))
             except RuntimeFault as err:
                 raise LogDecodeError(run_id, rec.seq, f"event does not fold: {err}") from None
             for eff in issued:
@@ -252,6 +264,7 @@ class _Run:
                     injected: list[SideEffectUnknown] | None = None) -> None:
         flush = self.drv.recorder.flush
         m = self.m
+        feed = self.drv.watch.feed if self.drv.watch is not None else Machine.feed
         tracer = self.tracer
         traced = tracer.recording
         # effects that were in flight at a crash are launched again, intents already logged
@@ -270,7 +283,7 @@ class _Run:
             new_effects: list[Effect] = []
             for ev in queue:
                 before = m.state
-                new_effects += m.feed(ev)
+                new_effects += feed(m, ev)
                 if traced and m.state != before:
                     tracer.state_changed(before, m.state, ev.kind)  # type: ignore[attr-defined]
             if m.terminal:

@@ -1,8 +1,10 @@
 """One trial: a scenario, a model and a fault schedule, run to the end and judged.
 
-Everything the trial line says is read back from the trial's event log (outcome,
-usage, escalations, the actions that ran) plus the world's final snapshot, so a
-stored run can be re-judged without re-running it.
+The trial line is judged from the run's machine as the driver fed it (outcome, usage,
+escalations) and the tool calls that ran (``ActionLog``, which sees every event the
+machine is fed, a resume's replay of the log included), plus the world's final
+snapshot. That is the stored log's fold: ``fold_with_actions`` rebuilds the same from
+the log, and the tests hold the two equal, crashes and all.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from opentelemetry import trace
 from harness.core import (
     AgentConfig,
     AgentContext,
+    Effect,
     Event,
     HumanDecided,
     Machine,
     RunTool,
     ToolReturned,
 )
-from harness.driver import Crash, Driver, VirtualClock
+from harness.driver import Crash, Driver, RunResult, VirtualClock
 from harness.errors import HarnessError, UsageError
 from harness.faults import FaultSchedule, FaultyTools, schedule_for
 from harness.llm import ModelProfile, load_prices, make_client
@@ -113,6 +116,8 @@ class TrialProbe:
     """The context the driver ended with (``None`` if the runtime raised)."""
     schedule: FaultSchedule | None = None
     """The schedule the trial ran with."""
+    actions: list[ExecutedAction] | None = None
+    """The tool calls the trial was judged on (those that ran, with their approvals)."""
 
 
 async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None,
@@ -157,13 +162,18 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
             fired_crashes.append(seq)
             raise Crash(f"injected crash before record {seq}")
 
+    watch = ActionLog()
+
     def driver() -> Driver:
+        nonlocal watch
+        watch = ActionLog()  # each attempt sees the whole log: a resume replays it first
         return Driver(model=client, tools=tools, recorder=env.recorder, clock=clock, human=human,
                       tracer=RunTracer(env.tracer) if env.tracer else None,
-                      crash_hook=crash_hook if crash_points else None)
+                      crash_hook=crash_hook if crash_points else None, watch=watch)
 
     error: str | None = None
     crashed = False
+    ended: RunResult | None = None
     try:
         try:
             ended = await driver().run(config, s.task, run_id=log_id)
@@ -188,8 +198,13 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
     finally:
         await client.aclose()
     env.recorder.flush()
-    events, _ = decode(log_id, env.recorder.read_run(log_id))
-    ctx, actions = fold_with_actions(events)
+    if ended is not None:
+        ctx, actions = ended.context, watch.actions
+    else:  # the runtime broke mid-run: judge what its log holds
+        events, _ = decode(log_id, env.recorder.read_run(log_id))
+        ctx, actions = fold_with_actions(events)
+    if probe is not None:
+        probe.actions = actions
     snapshot = world.snapshot()
     checks = evaluate(s.goals, snapshot, actions, ctx.answer)
     faults: list[dict[str, Any]] = []
@@ -213,13 +228,21 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
     )
 
 
-def fold_with_actions(events: list[Event]) -> tuple[AgentContext, list[ExecutedAction]]:
-    """Rebuild the run and list the tool calls that actually ran, with who approved them."""
-    m = Machine()
-    issued: dict[str, RunTool] = {}
-    approved: set[str] = set()
-    actions: list[ExecutedAction] = []
-    for ev in events:
+class ActionLog:
+    """Feeds a machine and lists the tool calls that actually ran, with who approved them.
+
+    Handed to the driver as its ``watch``, it sees the run's events as they are fed
+    (and a resume's replay of the log), so a finished run is judged without reading its
+    log back; ``fold_with_actions`` runs the same code over a stored log."""
+
+    __slots__ = ("actions", "approved", "issued")
+
+    def __init__(self) -> None:
+        self.issued: dict[str, RunTool] = {}
+        self.approved: set[str] = set()
+        self.actions: list[ExecutedAction] = []
+
+    def feed(self, m: Machine, ev: Event) -> list[Effect]:
         asked = None
         if isinstance(ev, HumanDecided) and ev.decision in ("approve", "edit"):
             pending = m.approvals.get(ev.effect_id)
@@ -227,12 +250,21 @@ def fold_with_actions(events: list[Event]) -> tuple[AgentContext, list[ExecutedA
         effects = m.feed(ev)
         for eff in effects:
             if isinstance(eff, RunTool):
-                issued[eff.effect_id] = eff
+                self.issued[eff.effect_id] = eff
                 if asked is not None and eff.call_id == asked:
-                    approved.add(eff.effect_id)
+                    self.approved.add(eff.effect_id)
         if isinstance(ev, ToolReturned) and not ev.is_error:
-            ran = issued.get(ev.effect_id)
+            ran = self.issued.get(ev.effect_id)
             if ran is not None:
-                actions.append(ExecutedAction(ran.tool, dict(ran.input),
-                                              ran.effect_id in approved))
-    return m.context(), actions
+                self.actions.append(ExecutedAction(ran.tool, dict(ran.input),
+                                                   ran.effect_id in self.approved))
+        return effects
+
+
+def fold_with_actions(events: list[Event]) -> tuple[AgentContext, list[ExecutedAction]]:
+    """Rebuild the run from its stored events and list the tool calls that actually ran."""
+    m = Machine()
+    log = ActionLog()
+    for ev in events:
+        log.feed(m, ev)
+    return m.context(), log.actions
