@@ -29,6 +29,11 @@ tools really change it.
   same three tools over per-run ``deps``, and an evaluator with the same answer check.
 - **bare asyncio loop**: the same 5 steps over plain dicts, ``asyncio.gather`` of
   the samples: the floor of doing this workload in Python at all.
+- **anthropic SDK alone**: the 5 requests of one harness trial (rebuilt from its event
+  log), sent through the same ``AnthropicClient`` and SDK client a trial uses, each
+  answered at once by one pre-encoded reply: what the real SDK costs a trial before
+  the simulator, the core, the log, spans or judging do anything. Neither peer has
+  such a layer; the table's last note says what a 10x-Inspect trial leaves the rest.
 
 Every contender counts its model calls; the script checks that each sample made
 exactly 5 and that every sample passed its check, and prints calls per sample. Import
@@ -201,6 +206,62 @@ def _check_run_folder(out: Path, n: int, tag: str) -> None:
     if lines != n or logged != n or spans == 0:
         raise SystemExit(f"harness ({tag}): {lines} trial lines, {logged} event logs, "
                          f"{spans} bytes of spans for {n} trials")
+
+
+# --- the SDK's floor ------------------------------------------------------------------
+
+#: The 5 requests of one harness trial, rebuilt from its event log (set on the warm-up).
+_TRIAL_REQUESTS: list[Any] = []
+
+
+def _trial_requests(tmp: Path) -> list[Any]:
+    """The model requests one real trial of the workload sends, in order: its log folded
+    through the core, keeping every ``CallModel`` the core issued."""
+    from harness.core import CallModel, Machine
+    from harness.store import SQLiteRecorder, decode
+
+    if not _TRIAL_REQUESTS:
+        run_harness(1, tmp, 1, "floor-requests")
+        rec = SQLiteRecorder(tmp / "run-floor-requests" / "events.sqlite")
+        try:
+            [run_id] = rec.run_ids()
+            events, _ = decode(run_id, rec.read_run(run_id))
+        finally:
+            rec.close()
+        m = Machine()
+        _TRIAL_REQUESTS.extend(eff.request for ev in events for eff in m.feed(ev)
+                               if isinstance(eff, CallModel))
+    return _TRIAL_REQUESTS
+
+
+def run_sdk_floor(n: int, tmp: Path) -> tuple[int, int]:
+    """A trial's 5 requests through the ``AnthropicClient`` a trial uses (the real SDK,
+    shared client), each answered at once with one pre-encoded reply: what the SDK alone
+    costs a trial, before the simulator, the core, the log, spans or judging run."""
+    import httpx2
+
+    from harness.llm import AnthropicClient
+
+    requests = _trial_requests(tmp)
+    body = json.dumps({
+        "id": "msg_floor", "type": "message", "role": "assistant", "model": MODEL,
+        "content": [{"type": "text", "text": ANSWER}], "stop_reason": "end_turn",
+        "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1},
+    }).encode()
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(
+        200, content=body, headers={"content-type": "application/json"}))
+
+    async def all_samples() -> tuple[int, int]:
+        client = AnthropicClient(transport, shared=True)
+        calls = passed = 0
+        for _ in range(n):
+            for req in requests:
+                reply = await client.complete(req)
+                calls += 1
+            passed += answer_ok(reply.text())
+        return calls, passed
+
+    return asyncio.run(all_samples())
 
 
 # --- Inspect AI -----------------------------------------------------------------------
@@ -436,6 +497,8 @@ CONTENDERS: dict[str, tuple[str, Callable[[int, Path, str, int], tuple[int, int]
     "pydantic-evals": ("pydantic-evals (FunctionModel)",
                        lambda k, tmp, tag, w: run_pydantic_evals(k, tag)),
     "bare": ("bare asyncio loop (plain dicts)", lambda k, tmp, tag, w: run_bare(k)),
+    "sdk-floor": ("anthropic SDK alone (a trial's 5 calls)",
+                  lambda k, tmp, tag, w: run_sdk_floor(k, tmp)),
 }
 
 
@@ -470,7 +533,7 @@ def measure_apart(key: str, n: int, workers: int) -> Result:
 _PARTS = (
     ("anthropic/", "anthropic SDK"), ("httpx2/", "anthropic SDK"),
     ("harness/llm/_anthropic", "reply parsing"), ("harness/llm/", "simulator"),
-    ("harness/core/", "core (the run, and judging's fold)"), ("harness/driver/", "driver"),
+    ("harness/core/", "core (the state machine)"), ("harness/driver/", "driver"),
     ("harness/store/", "event log"), ("harness/telemetry/", "spans"),
     ("opentelemetry", "spans"), ("harness/runner/", "runner (incl. judging)"),
     ("harness/faults/", "runner (incl. judging)"), ("harness/tools/", "world and tools"),
@@ -567,6 +630,14 @@ def main(argv: list[str]) -> int:
         print(f"\nwith --workers {args.workers}: {workers.per_s:,.1f} trials/s"
               + (f", {workers.per_s / inspect_r.per_s:.2f}x Inspect AI" if inspect_r else "")
               + (f", {workers.per_s / pe.per_s:.2f}x pydantic-evals" if pe else ""))
+    floor = best.get("sdk-floor")
+    if floor is not None and ours is not None:
+        rest = (ours.seconds / ours.samples - floor.seconds / floor.samples) * 1e6
+        print(f"\nthe SDK alone: {floor.per_s:,.1f} trials/s "
+              f"({floor.seconds / floor.samples * 1e6:,.0f} us of a trial's "
+              f"{ours.seconds / ours.samples * 1e6:,.0f}); everything else: {rest:,.0f} us"
+              + (f"; 10x Inspect AI leaves it {1e6 / (10 * inspect_r.per_s) - floor.seconds / floor.samples * 1e6:,.0f} us"
+                 if inspect_r else ""))
     if ours is None:
         return 0
     line = f"suite_throughput: trials_per_s={ours.per_s:.1f}"
