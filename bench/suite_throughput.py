@@ -241,15 +241,13 @@ def run_sdk_floor(n: int, tmp: Path) -> tuple[int, int]:
     import httpx2
 
     from harness.llm import AnthropicClient
+    from harness.llm._wire import dumps, json_response, message_body
 
     requests = _trial_requests(tmp)
-    body = json.dumps({
-        "id": "msg_floor", "type": "message", "role": "assistant", "model": MODEL,
-        "content": [{"type": "text", "text": ANSWER}], "stop_reason": "end_turn",
-        "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1},
-    }).encode()
-    transport = httpx2.MockTransport(lambda request: httpx2.Response(
-        200, content=body, headers={"content-type": "application/json"}))
+    body = dumps(message_body(msg_id="msg_floor", model=MODEL,
+                              content=[{"type": "text", "text": ANSWER}],
+                              stop_reason="end_turn", input_tokens=1, output_tokens=1))
+    transport = httpx2.MockTransport(lambda request: json_response(200, body))
 
     async def all_samples() -> tuple[int, int]:
         client = AnthropicClient(transport, shared=True)

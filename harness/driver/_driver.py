@@ -136,6 +136,8 @@ class Driver:
         self.crash_hook = crash_hook
         """Called with (seq, kind) before each record is appended; may raise ``Crash``."""
         self.watch = watch
+        self._feed: Callable[[Machine, Any], list[Effect]] = (
+            watch.feed if watch is not None else Machine.feed)
 
     async def run(self, config: AgentConfig, task: str, *, run_id: str) -> RunResult:
         if self.recorder.read_run(run_id):
@@ -151,7 +153,7 @@ class Driver:
             raise UsageError(f"run {run_id!r} has no log to resume")
         events, intents = decode(run_id, records)
         m = Machine()
-        feed = self.watch.feed if self.watch is not None else Machine.feed
+        feed = self._feed
         # an intent counts only for the call issued last under its effect id: a keyless
         # call a human approved re-running is issued again under the same id, and an
         # intent logged before that re-issue says nothing about whether the re-run started
@@ -264,7 +266,7 @@ class _Run:
                     injected: list[SideEffectUnknown] | None = None) -> None:
         flush = self.drv.recorder.flush
         m = self.m
-        feed = self.drv.watch.feed if self.drv.watch is not None else Machine.feed
+        feed = self.drv._feed
         tracer = self.tracer
         traced = tracer.recording
         # effects that were in flight at a crash are launched again, intents already logged
@@ -356,10 +358,9 @@ class _Run:
                 # performed in (issued_at, effect number) order, not launch order: a resume
                 # relaunches in that order, and a world's answers (receipt numbers) may
                 # depend on the order its calls arrive
-                ordered = sorted(((eff.issued_at, _effect_order(eff)), eff) for eff in queued)
-                for order, eff in ordered:
+                for eff in sorted(queued, key=_issue_order):
                     ev = await self._timed(eff)
-                    heapq.heappush(self.ready, _Done(ev.at, order, ev))
+                    heapq.heappush(self.ready, _Done(ev.at, _issue_order(eff), ev))
             if not self.ready:
                 raise RuntimeFault(f"run {self.run_id!r} is stuck: nothing in flight")
             done = heapq.heappop(self.ready)
@@ -458,6 +459,12 @@ _IN_TRANSIT = frozenset({"tool_error", "timeout"})
 
 def _effect_order(eff: Effect) -> int:
     return int(eff.effect_id.rsplit("#", 1)[1])
+
+
+def _issue_order(eff: Effect) -> tuple[float, int]:
+    """(issued_at, effect number): when several effects wait, the order they are performed
+    and delivered in on a virtual clock, the same in a run and its resume."""
+    return (eff.issued_at, _effect_order(eff))
 
 
 def real_clock() -> RealClock:
