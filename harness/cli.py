@@ -10,45 +10,92 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.errors import HarnessError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+#: The most trials per scenario and model one run may ask for: a matrix is planned
+#: whole before the first trial, so a mistyped count must not eat the machine's memory.
+MAX_TRIALS = 100_000
+
+
+class _Help(argparse.HelpFormatter):
+    """Shows an option's default where it has a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.default not in (None, False, [], argparse.SUPPRESS)
+                and "%(default)" not in text and "default" not in text
+                and action.option_strings):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         where = self.prog.removeprefix("harness").strip()
         raise UsageError(f"{where}: {message}" if where else message)
 
 
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("harness")
+    except Exception:  # not installed as a distribution (a source tree on sys.path)
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="harness", description="Evaluate and chaos-test LLM agents.")
+    p.add_argument("--version", action="version", version=f"harness {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("demo", help="run one multi-role agent offline on the scripted model")
     sub.add_parser("diagram", help="print the state machine's transition table as Mermaid")
 
     sc = sub.add_parser("scenarios", help="list and validate scenario files")
-    sc.add_argument("paths", nargs="+", metavar="PATH")
+    sc.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
 
     run = sub.add_parser("run", help="run scenario suites and judge them on their thresholds")
     run.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
     run.add_argument("--model", action="append", default=[], metavar="M",
                      help="model to run every role on (repeat to compare models)")
-    run.add_argument("--trials", type=int, metavar="N", help="trials per scenario and model")
-    run.add_argument("--seed", type=int, default=0, metavar="S")
+    run.add_argument("--trials", type=int, metavar="N",
+                     help=f"trials per scenario and model, at most {MAX_TRIALS:,} "
+                     "(default: each scenario's own)")
+    run.add_argument("--seed", type=int, default=0, metavar="S",
+                     help="base seed; each trial's seed derives from it, the scenario and "
+                     "the trial number")
     run.add_argument("--faults", metavar="PROFILE",
-                     help="none, flaky-tools, hostile-tools, api-brownout, crashy, chaos")
-    run.add_argument("--concurrency", type=int, default=32, metavar="C")
+                     help="fault profile for every scenario: none, flaky-tools, hostile-tools, "
+                     "api-brownout, crashy, chaos (default: each scenario's own)")
+    run.add_argument("--concurrency", type=int, default=32, metavar="C",
+                     help="trials in flight at once in each process")
     run.add_argument("--workers", type=int, default=1, metavar="N",
                      help="processes to spread trials over")
-    run.add_argument("--transport", choices=("simulated", "replay", "live"), default="simulated")
+    run.add_argument("--transport", choices=("simulated", "replay", "live"), default="simulated",
+                     help="what answers the model calls: a seeded simulation of model "
+                     "profiles, recorded cassettes, or the network (needs ANTHROPIC_API_KEY)")
     run.add_argument("--record", action="store_true",
-                     help="write every model call to cassettes beside the scenarios")
-    run.add_argument("--out", metavar="DIR", help="run folder (default reports/<run-name>)")
-    run.add_argument("--name", metavar="RUN", help="run name for the default --out")
-    run.add_argument("--resume", action="store_true", help="continue an interrupted run")
+                     help="write every model call to cassettes (see --cassettes)")
+    run.add_argument("--cassettes", metavar="DIR",
+                     help="where cassettes are replayed from or recorded to "
+                     "(default: cassettes/ beside each scenario file)")
+    run.add_argument("--out", metavar="DIR",
+                     help="run folder (default: a new folder reports/<name>/<time>, with "
+                     "reports/<name>/latest pointing at it)")
+    run.add_argument("--name", metavar="NAME",
+                     help="run name for the default folder (default: the scenario paths' names)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run (without --out: reports/<name>/latest)")
     run.add_argument("--no-trace", action="store_true", help="do not write spans")
     run.add_argument("--fsync-interval", type=float, default=None, metavar="S",
                      help="sync trials.jsonl to disk at most every S seconds (default 1; 0: "
@@ -56,14 +103,16 @@ def _parser() -> argparse.ArgumentParser:
                      "bounds what a power loss can cost")
 
     fz = sub.add_parser("fuzz", help="search fault schedules for invariant violations")
-    fz.add_argument("scenario", metavar="SCENARIO")
-    fz.add_argument("--examples", type=int, default=100, metavar="N")
-    fz.add_argument("--seed", type=int, default=0, metavar="S")
-    fz.add_argument("--out", metavar="DIR", default="reports/fuzz")
-    fz.add_argument("--model", metavar="M")
+    fz.add_argument("scenario", metavar="SCENARIO", help="the scenario file to fuzz")
+    fz.add_argument("--examples", type=int, default=100, metavar="N",
+                    help="fault schedules to try")
+    fz.add_argument("--seed", type=int, default=0, metavar="S", help="the search's seed")
+    fz.add_argument("--out", metavar="DIR", default="reports/fuzz",
+                    help="where case files of violations are written")
+    fz.add_argument("--model", metavar="M", help="run every role on this model")
 
     rp = sub.add_parser("replay", help="reproduce a fuzzing case file exactly")
-    rp.add_argument("case", metavar="CASE")
+    rp.add_argument("case", metavar="CASE", help="a case file written by harness fuzz")
     return p
 
 
@@ -85,9 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
 
 
-def _positive(name: str, value: int | None) -> None:
+def _positive(name: str, value: int | None, most: int | None = None) -> None:
     if value is not None and value < 1:
         raise UsageError(f"{name} must be at least 1, not {value}")
+    if value is not None and most is not None and value > most:
+        raise UsageError(f"{name} must be at most {most:,}, not {value:,}")
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -125,7 +176,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from harness.runner import SuiteOptions, render_summary, run_suite
 
-    _positive("--trials", args.trials)
+    _positive("--trials", args.trials, MAX_TRIALS)
     _positive("--concurrency", args.concurrency)
     _positive("--workers", args.workers)
     if args.fsync_interval is not None and not args.fsync_interval >= 0:
@@ -144,11 +195,18 @@ def _run(args: argparse.Namespace) -> int:
                 load_prices().price(m)
             except HarnessError as err:
                 raise UsageError(f"--model {m}: {err}") from None
-    name = args.name or "-".join(Path(p).stem for p in args.paths[:3])
-    out = Path(args.out) if args.out else Path("reports") / name
+    from harness.runner import check_name, default_name
+
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out: the path is empty")
+    if args.cassettes is not None and not args.cassettes.strip():
+        raise UsageError("--cassettes: the path is empty")
+    name = check_name(args.name) if args.name is not None else default_name(args.paths)
     opts = SuiteOptions(
         paths=tuple(args.paths), models=tuple(args.model), trials=args.trials, seed=args.seed,
-        faults=args.faults, concurrency=args.concurrency, transport=args.transport, out=out,
+        faults=args.faults, concurrency=args.concurrency, transport=args.transport,
+        out=Path(args.out) if args.out is not None else None, name=name,
+        cassettes=Path(args.cassettes) if args.cassettes is not None else None,
         resume=args.resume, workers=args.workers, record=args.record,
         tracing=not args.no_trace,
         **({} if args.fsync_interval is None else {"fsync_interval_s": args.fsync_interval}),

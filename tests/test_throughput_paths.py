@@ -195,7 +195,7 @@ def test_a_bench_profile_is_used_and_recorded(tmp_path: Path) -> None:
     opts = SuiteOptions(paths=(str(MUG),), models=("claude-haiku-4-5",), trials=4,
                         out=tmp_path / "run", progress=False, profiles=(perfect,))
     result = run_suite(opts)
-    assert json.loads((tmp_path / "run/run.json").read_text())["profiles"][0]["skill"] == 1.0
+    assert json.loads((tmp_path / "run/run.json").read_text())["options"]["profiles"][0]["skill"] == 1.0
     assert all(r.goal_met for r in result.results)
     plain = SuiteOptions(paths=(str(MUG),), trials=4, out=tmp_path / "plain")
     assert "profiles" not in plain.identity() and plain.profile_table() is None

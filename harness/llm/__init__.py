@@ -45,7 +45,7 @@ from harness.llm._episode import (
     EpisodeResult,
     run_episode,
 )
-from harness.llm._factory import TRANSPORTS, TransportName, make_client
+from harness.llm._factory import LIVE_KEY_MISSING, TRANSPORTS, TransportName, make_client
 from harness.llm._faults import (
     EXPECTED_OUTCOME,
     FAULT_KINDS,
@@ -76,6 +76,7 @@ __all__ = [
     "DONE_MARK",
     "EXPECTED_OUTCOME",
     "FAULT_KINDS",
+    "LIVE_KEY_MISSING",
     "OFFLINE_API_KEY",
     "PLAN_TOOL",
     "PROFILES",

@@ -128,6 +128,8 @@ def parse_cassette(text: str, *, origin: str = "<string>") -> Cassette:
     return cassette
 
 
+_RECORD_HINT = "record it first (harness run --record, or make_client(record_to=...))"
+
 _cache: dict[str, tuple[tuple[int, int], _Index]] = {}
 
 
@@ -137,8 +139,7 @@ def load_cassette(path: str | os.PathLike[str]) -> Cassette:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"cassette {p} does not exist; record one with transport='live', "
-                         "record_to=...") from None
+        raise UsageError(f"no cassette {p}: {_RECORD_HINT}") from None
     return parse_cassette(text, origin=str(p))
 
 
@@ -181,8 +182,7 @@ def _compiled(path: Path) -> _Index:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise UsageError(f"cassette {path} does not exist; record one with transport='live', "
-                         "record_to=...") from None
+        raise UsageError(f"no cassette {path}: {_RECORD_HINT}") from None
     stamp = (st.st_mtime_ns, st.st_size)
     hit = _cache.get(key)
     if hit is not None and hit[0] == stamp:

@@ -20,6 +20,8 @@ from harness.protocols import Clock
 
 TransportName = Literal["simulated", "replay", "live"]
 TRANSPORTS: tuple[str, ...] = ("simulated", "replay", "live")
+LIVE_KEY_MISSING = ("the live transport needs an API key: set ANTHROPIC_API_KEY, or run "
+                    "offline on the simulated or replay transport")
 
 
 def make_client(
@@ -63,10 +65,7 @@ def make_client(
     elif transport == "live":
         key = api_key or os.environ.get("ANTHROPIC_API_KEY")
         if not key:
-            raise UsageError(
-                "the live transport needs an API key: set ANTHROPIC_API_KEY or pass api_key=; "
-                "use transport='simulated' or 'replay' to run offline"
-            )
+            raise UsageError(LIVE_KEY_MISSING)
         url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
         inner = LiveTransport()
     else:

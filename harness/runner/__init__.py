@@ -1,5 +1,6 @@
 """The trial runner: one trial, a matrix of them, and the verdict on thresholds."""
 
+from harness.runner._folder import check_name, default_name
 from harness.runner._jsonl import TrialsFile
 from harness.runner._result import TrialOutcome, TrialResult, trial_run_id, trial_seed
 from harness.runner._suite import (
@@ -33,6 +34,8 @@ __all__ = [
     "TrialResult",
     "TrialSpec",
     "TrialsFile",
+    "check_name",
+    "default_name",
     "fold_with_actions",
     "make_spec",
     "plan",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import multiprocessing as mp
 import os
 import threading
@@ -29,11 +28,23 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from harness._files import write_atomic
 from harness.errors import ConfigError, UsageError
 from harness.llm import PROFILES, ModelProfile, profile_for
 from harness.metrics import percentile, wilson
+from harness.runner._folder import (
+    RunLock,
+    check_name,
+    check_out,
+    fresh_default,
+    holds_run,
+    identity_changes,
+    latest,
+    read_identity,
+    run_identity,
+    write_identity,
+)
 from harness.runner._jsonl import DEFAULT_FSYNC_INTERVAL_S, TrialsFile
+from harness.runner._preflight import preflight
 from harness.runner._progress import Progress
 from harness.runner._result import TrialResult
 from harness.runner._trial import TrialEnv, TrialSpec, make_spec, run_trial
@@ -52,10 +63,17 @@ class SuiteOptions:
     faults: str | None = None
     concurrency: int = 32
     transport: str = "simulated"
-    out: Path = Path("reports/latest")
+    out: Path | None = None
+    """The run folder; ``None``: a fresh folder under ``reports/<name>/`` named for the time
+    (with ``--resume``: the one its ``latest`` link names)."""
+    name: str = "run"
+    reports: Path = Path("reports")
     resume: bool = False
     workers: int = 1
     record: bool = False
+    cassettes: Path | None = None
+    """Where cassettes are replayed from or recorded to (``None``: ``cassettes/`` beside
+    each scenario file)."""
     tracing: bool = True
     progress: bool | None = None
     profiles: tuple[ModelProfile, ...] = ()
@@ -65,9 +83,10 @@ class SuiteOptions:
     ``TrialsFile``). A killed process loses no line either way; only power loss can."""
 
     def identity(self) -> dict[str, Any]:
-        """What must match for ``--resume`` to continue this run rather than mix two."""
+        """The options that must match for ``--resume`` to continue this run rather than mix
+        two (the scenarios are matched by content, see ``run_identity``)."""
         ident: dict[str, Any] = {
-            "paths": list(self.paths), "models": list(self.models), "trials": self.trials,
+            "models": list(self.models), "trials": self.trials,
             "seed": self.seed, "faults": self.faults, "transport": self.transport}
         if self.profiles:
             ident["profiles"] = [p.model_dump(mode="json") for p in self.profiles]
@@ -153,7 +172,7 @@ async def _run_specs(specs: Sequence[TrialSpec], opts: SuiteOptions, out: Path, 
     existing = set(recorder.run_ids())
     env = TrialEnv(recorder=recorder, transport=opts.transport,
                    tracer=provider.get_tracer("harness") if provider else None,
-                   cassette_dir=_cassette_dir(specs, opts), record=opts.record,
+                   cassette_dir=opts.cassettes, record=opts.record,
                    profiles=opts.profile_table())
     sem = asyncio.Semaphore(max(1, opts.concurrency))
 
@@ -190,14 +209,6 @@ async def _run_specs(specs: Sequence[TrialSpec], opts: SuiteOptions, out: Path, 
 _GC_YOUNG = 20_000
 
 
-def _cassette_dir(specs: Sequence[TrialSpec], opts: SuiteOptions) -> Path | None:
-    if opts.transport != "replay" and not opts.record:
-        return None
-    if not specs:
-        return None
-    return specs[0].scenario.path.parent / "cassettes"
-
-
 def _check_simulated_models(loaded: Sequence[LoadedScenario], opts: SuiteOptions) -> None:
     """A priced model the simulator has no profile for fails before the run folder exists."""
     if opts.transport != "simulated":
@@ -226,22 +237,47 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
     loaded = load_all(opts.paths)
     _check_simulated_models(loaded, opts)
     specs = plan(loaded, opts)
-    out = opts.out
-    out.mkdir(parents=True, exist_ok=True)
+    preflight(specs, opts)
+    identity = run_identity(opts.identity(), loaded)
+    try:  # everything that can refuse the run was checked before the folder is made
+        out = _run_folder(opts)
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot make the run folder: {err.strerror} ({err.filename})"
+                         ) from None
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        return _run_locked(opts, loaded, specs, out, identity)
+    finally:
+        lock.release()
+
+
+def _run_folder(opts: SuiteOptions) -> Path:
+    if opts.out is not None:
+        check_out(opts.out)
+        return opts.out
+    base = opts.reports / check_name(opts.name)
+    return latest(base) if opts.resume else fresh_default(base)
+
+
+def _run_locked(opts: SuiteOptions, loaded: Sequence[LoadedScenario], specs: list[TrialSpec],
+                out: Path, identity: dict[str, Any]) -> SuiteResult:
     trials_file = TrialsFile(out / "trials.jsonl", fsync_interval_s=opts.fsync_interval_s)
-    run_json = out / "run.json"
-    identity = opts.identity()
     if opts.resume:
-        if run_json.exists() and json.loads(run_json.read_text()) != identity:
-            raise UsageError(f"{out} holds a different run (see run.json); use another --out")
+        stored = read_identity(out)
+        changes = identity_changes(stored, identity) if stored is not None else []
+        if changes:
+            raise UsageError(f"--resume: {out} was run with other inputs: "
+                             + "; ".join(changes) + "; start a new run instead")
         trials_file.repair()
         done = {r.key: r for r in trials_file.read()}
     else:
-        if (out / "trials.jsonl").exists() or (out / "events.sqlite").exists():
+        if holds_run(out):
             raise UsageError(f"{out} already holds a run: pass --resume to continue it, "
                              "or choose another --out")
         done = {}
-    write_atomic(run_json, json.dumps(identity, indent=2, sort_keys=True) + "\n")
+    write_identity(out, identity)
     todo = [s for s in specs if (s.scenario.scenario.name, s.model_label, s.profile, s.trial)
             not in done]
     progress = Progress(len(specs), enabled=opts.progress)

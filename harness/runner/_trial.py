@@ -69,6 +69,12 @@ def make_spec(ls: LoadedScenario, model: str | None, profile: str | None, trial:
                      trial_seed(base_seed, ls.scenario.name, trial))
 
 
+def cassette_path(spec: TrialSpec, folder: Path | None = None) -> Path:
+    """The cassette a trial replays from or records to: one file per trial."""
+    base = folder if folder is not None else spec.scenario.path.parent / "cassettes"
+    return base / f"{spec.run_id.replace('/', '__')}.json"
+
+
 def schedule_of(spec: TrialSpec) -> FaultSchedule:
     faults = spec.scenario.scenario.faults
     rates = faults.rates if spec.profile == faults.profile else {}
@@ -83,6 +89,8 @@ class TrialEnv:
     transport: str = "simulated"
     tracer: trace.Tracer | None = None
     cassette_dir: Path | None = None
+    """Where cassettes are read (replay) or written (``record``); ``None``: the folder
+    ``cassettes/`` beside each scenario file."""
     record: bool = False
     crashes: list[int] = field(default_factory=list)
     profiles: Mapping[str, ModelProfile] | None = None
@@ -140,9 +148,8 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
     if schedule.tools.faults:
         tools = FaultyTools(registry, schedule.tools, spec.seed)
     clock = VirtualClock()
-    cassette = None
-    if env.cassette_dir is not None:
-        cassette = env.cassette_dir / f"{spec.run_id.replace('/', '__')}.json"
+    cassette = (cassette_path(spec, env.cassette_dir)
+                if env.transport == "replay" or env.record else None)
     client = make_client(
         env.transport,  # type: ignore[arg-type]
         reference=s.reference, seed=spec.seed, clock=clock,

@@ -127,7 +127,7 @@ def test_edited_or_broken_cassettes_are_config_errors(tmp_path: Path) -> None:
         parse_cassette(json.dumps(data), origin="c.json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         parse_cassette("{", origin="c.json")
-    with pytest.raises(UsageError, match="does not exist"):
+    with pytest.raises(UsageError, match="no cassette"):
         make_client("replay", cassette=tmp_path / "missing.json")
     with pytest.raises(UsageError, match="needs a cassette"):
         make_client("replay")
