@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness._cpus import usable_cpus
 from harness.errors import HarnessError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -41,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--faults", metavar="PROFILE",
                      help="none, flaky-tools, hostile-tools, api-brownout, crashy, chaos")
     run.add_argument("--concurrency", type=int, default=32, metavar="C")
-    run.add_argument("--workers", type=int, default=1, metavar="N",
-                     help="processes to spread trials over")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="processes to spread trials over (default: one per usable core, "
+                     f"{usable_cpus()} here, capped by the trials to run; 1 with --transport live)")
     run.add_argument("--transport", choices=("simulated", "replay", "live"), default="simulated")
     run.add_argument("--record", action="store_true",
                      help="write every model call to cassettes beside the scenarios")
@@ -78,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as err:
         print(f"harness: {err}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C (130), or SIGTERM during a run (143)
         print("harness: interrupted", file=sys.stderr)
-        return 130
+        return int(getattr(err, "exit_code", 130))
     except SystemExit as exit_:  # --help and --version
         return int(exit_.code or 0)
 
