@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness._cpus import usable_cpus
 from harness.errors import HarnessError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -79,8 +80,9 @@ def _parser() -> argparse.ArgumentParser:
                      "api-brownout, crashy, chaos (default: each scenario's own)")
     run.add_argument("--concurrency", type=int, default=32, metavar="C",
                      help="trials in flight at once in each process")
-    run.add_argument("--workers", type=int, default=1, metavar="N",
-                     help="processes to spread trials over")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="processes to spread trials over (default: one per usable core, "
+                     f"{usable_cpus()} here, capped by the trials to run; 1 with --transport live)")
     run.add_argument("--transport", choices=("simulated", "replay", "live"), default="simulated",
                      help="what answers the model calls: a seeded simulation of model "
                      "profiles, recorded cassettes, or the network (needs ANTHROPIC_API_KEY)")
@@ -127,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as err:
         print(f"harness: {err}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C (130), or SIGTERM during a run (143)
         print("harness: interrupted", file=sys.stderr)
-        return 130
+        return int(getattr(err, "exit_code", 130))
     except SystemExit as exit_:  # --help and --version
         return int(exit_.code or 0)
 

@@ -435,7 +435,10 @@ def test_trial_lines_carry_every_field_and_spans_land_as_otlp_json(tmp_path: Pat
         assert isinstance(row["faults"], list) and row["cost_usd"] > 0
         assert row["llm_calls"] > 0 and row["tokens_in"] > 0 and row["duration_s"] > 0
     spans: list[dict[str, Any]] = []
-    for ln in (out / "spans.jsonl").read_text().splitlines():
+    # one span file a process: the default spreads the two trials over up to two workers
+    span_lines = [ln for p in sorted(out.glob("spans*.jsonl")) for ln in p.read_text().splitlines()]
+    assert span_lines
+    for ln in span_lines:
         for rs in json.loads(ln)["resourceSpans"]:
             for ss in rs["scopeSpans"]:
                 spans += ss["spans"]

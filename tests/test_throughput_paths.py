@@ -34,7 +34,7 @@ from harness.llm._anthropic import _SHARED
 from harness.llm._wire import message_body
 from harness.runner import SuiteOptions, TrialResult, run_suite
 from harness.runner import _jsonl as jsonl
-from harness.runner._suite import _forkable
+from harness.runner._workers import _forkable
 from harness.telemetry import _otlp_file
 from harness.tools import _registry
 from harness.tools._registry import ToolContext, tool
@@ -220,17 +220,17 @@ def test_a_worker_that_dies_fails_the_run_instead_of_hanging_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from harness.runner import _suite
+    from harness.runner import _workers
 
-    real = _suite._worker
+    real = _workers._worker
 
     def worker(index: int, *args: Any) -> None:
         if index == 1:
             os._exit(3)  # killed before it could say it was done
         real(index, *args)
 
-    monkeypatch.setattr(_suite, "_worker", worker)
-    monkeypatch.setattr(_suite, "_forkable", lambda: True)
+    monkeypatch.setattr(_workers, "_worker", worker)
+    monkeypatch.setattr(_workers, "_forkable", lambda: True)
     opts = SuiteOptions(paths=(str(MUG),), trials=4, out=tmp_path / "run", workers=2,
                         progress=False)
     with pytest.raises(RuntimeError, match="exit codes \\[3\\]"):

@@ -139,15 +139,25 @@ class Driver:
         self._feed: Callable[[Machine, Any], list[Effect]] = (
             watch.feed if watch is not None else Machine.feed)
 
-    async def run(self, config: AgentConfig, task: str, *, run_id: str) -> RunResult:
-        if self.recorder.read_run(run_id):
-            raise UsageError(f"run {run_id!r} already has a log; resume it instead")
-        self.recorder.open_run(run_id, {"agent": config.name})
-        r = _Run(self, run_id, Machine(), 0, {})
+    async def run(self, config: AgentConfig, task: str, *, run_id: str,
+                  log_key: str | None = None) -> RunResult:
+        """Run to the end, logged under ``log_key`` (default: ``run_id``).
+
+        ``run_id`` is the run's identity, which seeds what the run derives (retry jitter,
+        idempotency keys); ``log_key`` only says where its log goes. A run started again
+        under another key (its first log kept, since the log is append-only) is then the
+        same run, not one whose waits and keys differ by the key's spelling."""
+        key = log_key or run_id
+        if self.recorder.read_run(key):
+            raise UsageError(f"run {key!r} already has a log; resume it instead")
+        self.recorder.open_run(key, {"agent": config.name})
+        r = _Run(self, key, Machine(), 0, {})
         await r.start(RunStarted(run_id=run_id, task=task, config=config, at=self.clock.now()))
-        return RunResult(run_id, r.ctx, r.seq)
+        return RunResult(key, r.ctx, r.seq)
 
     async def resume(self, run_id: str) -> RunResult:
+        """Continue the run logged under ``run_id`` (its log key: the run's identity is
+        the one its first record holds)."""
         records = self.recorder.read_run(run_id)
         if not records:
             raise UsageError(f"run {run_id!r} has no log to resume")

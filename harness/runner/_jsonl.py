@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from harness._files import write_atomic
 from harness.errors import ConfigError
 from harness.runner._result import TrialResult
 
@@ -67,8 +69,7 @@ class TrialsFile:
                 f.truncate(end)
 
     def append(self, result: TrialResult) -> None:
-        line = (json.dumps(result.model_dump(mode="json"), separators=(",", ":"),
-                           ensure_ascii=False) + "\n").encode()
+        line = _line(result)
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._synced_at = time.monotonic()
@@ -77,6 +78,17 @@ class TrialsFile:
         now = time.monotonic()
         if now - self._synced_at >= self.fsync_interval_s:
             self.sync(now)
+
+    def rewrite(self, results: Sequence[TrialResult]) -> bool:
+        """Make the file hold exactly ``results``' lines, in that order; whether it changed.
+
+        Replaced atomically (a temporary file, fsynced, renamed over it): a crash leaves
+        the old file or the new one, each made of whole lines. Call it closed."""
+        data = b"".join(_line(r) for r in results)
+        if self.path.exists() and self.path.read_bytes() == data:
+            return False
+        write_atomic(self.path, data)
+        return True
 
     def sync(self, now: float | None = None) -> None:
         """Flush what was appended to the disk itself."""
@@ -93,3 +105,8 @@ class TrialsFile:
             finally:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _line(result: TrialResult) -> bytes:
+    return (json.dumps(result.model_dump(mode="json"), separators=(",", ":"),
+                       ensure_ascii=False) + "\n").encode()

@@ -6,23 +6,23 @@
     reports/<run>/spans*.jsonl    OpenTelemetry spans, OTLP JSON, one file per process
 
 Trials share one event loop with bounded concurrency; ``workers > 1`` splits the
-matrix over processes (CPU-bound simulated suites), the parent alone writing
-``trials.jsonl``. ``--resume`` skips trials already in ``trials.jsonl``; a trial
-that was cut off mid-way runs again from its start under a fresh log key, so no
-trial is lost and none is counted twice.
+matrix over processes (see ``_workers``), the parent alone writing ``trials.jsonl``:
+lines are appended as trials finish, and once every trial has its line the file is
+rewritten in the plan's order, so a finished run's file is the same bytes whatever
+the workers, concurrency or interruptions. ``--resume`` skips trials already in
+``trials.jsonl``; a trial that was cut off mid-way runs again from its start (on a
+deterministic transport, checked against and continuing its first log; live, under
+a fresh log key), so no trial is lost and none is counted twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import multiprocessing as mp
 import os
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from queue import Empty
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -46,8 +46,11 @@ from harness.runner._folder import (
 from harness.runner._jsonl import DEFAULT_FSYNC_INTERVAL_S, TrialsFile
 from harness.runner._preflight import preflight
 from harness.runner._progress import Progress
+from harness.runner._rerun import DETERMINISTIC_TRANSPORTS, CheckedRerun
 from harness.runner._result import TrialResult
+from harness.runner._signals import sigterm_as_interrupt
 from harness.runner._trial import TrialEnv, TrialSpec, make_spec, run_trial
+from harness.runner._workers import default_workers, run_in_workers
 from harness.scenario import LoadedScenario, load_all
 from harness.scenario._yaml import dotted, line_of, read_yaml
 from harness.store import SQLiteRecorder
@@ -69,7 +72,9 @@ class SuiteOptions:
     name: str = "run"
     reports: Path = Path("reports")
     resume: bool = False
-    workers: int = 1
+    workers: int | None = 1
+    """Processes to spread trials over; ``None``: one per usable core for simulated and
+    replay runs (capped by the trials to run), one for live runs (``default_workers``)."""
     record: bool = False
     cassettes: Path | None = None
     """Where cassettes are replayed from or recorded to (``None``: ``cassettes/`` beside
@@ -176,8 +181,12 @@ async def _run_specs(specs: Sequence[TrialSpec], opts: SuiteOptions, out: Path, 
                    profiles=opts.profile_table())
     sem = asyncio.Semaphore(max(1, opts.concurrency))
 
+    rerun_in_place = opts.transport in DETERMINISTIC_TRANSPORTS
+
     def log_key(spec: TrialSpec) -> str:
         key, n = spec.run_id, 1
+        if rerun_in_place:  # a cut-off attempt's log is continued (see CheckedRerun)
+            return key
         while key in existing:
             n += 1
             key = f"{spec.run_id}@{n}"
@@ -186,7 +195,17 @@ async def _run_specs(specs: Sequence[TrialSpec], opts: SuiteOptions, out: Path, 
 
     async def one(spec: TrialSpec) -> None:
         async with sem:
-            result = await run_trial(spec, env, log_id=log_key(spec))
+            key = log_key(spec)
+            stored = recorder.read_run(key) if key in existing else []
+            if not stored:
+                result = await run_trial(spec, env, log_id=key)
+            else:  # cut off by a killed run: run again, checked against what it logged
+                rerun = CheckedRerun(recorder, key, stored)
+                result = await run_trial(spec, replace(env, recorder=rerun), log_id=key)
+                why = rerun.shortfall()
+                if why is not None and result.outcome != "crashed":
+                    result = result.model_copy(
+                        update={"outcome": "crashed", "goal_met": False, "error": why})
         on_result(result)
 
     # A suite allocates much and keeps little: collecting the young generation less often,
@@ -290,82 +309,35 @@ def _run_locked(opts: SuiteOptions, loaded: Sequence[LoadedScenario], specs: lis
         fresh.append(r)
         progress.advance(r.goal_met)
 
+    workers = opts.workers or default_workers(opts.transport, len(todo))
     try:
-        if opts.workers > 1 and len(todo) > 1:
-            _run_in_workers(todo, opts, out, on_result)
-        else:
-            asyncio.run(_run_specs(todo, opts, out, "spans.jsonl", on_result))
+        with sigterm_as_interrupt():
+            if workers > 1 and len(todo) > 1:
+                run_in_workers(todo, opts, workers, out, on_result)
+            else:
+                asyncio.run(_run_specs(todo, opts, out, "spans.jsonl", on_result))
     finally:
         trials_file.close()
         progress.close()
+    _put_in_plan_order(trials_file, specs, [*done.values(), *fresh])
     wanted = {(s.scenario.scenario.name, s.model_label, s.profile, s.trial) for s in specs}
     results = [r for r in [*done.values(), *fresh] if r.key in wanted]
     results.sort(key=lambda r: r.key)
     return SuiteResult(results, summarize(results, loaded), out)
 
 
-# --- workers --------------------------------------------------------------------------
+def _put_in_plan_order(trials_file: TrialsFile, specs: Sequence[TrialSpec],
+                       results: Sequence[TrialResult]) -> None:
+    """Once every planned trial has its line, rewrite the file in the plan's order.
 
-
-def _worker(index: int, keys: list[tuple[str, str | None, str, int]], opts: SuiteOptions,
-            out: Path, queue: Any) -> None:
-    loaded = {ls.scenario.name: ls for ls in load_all(opts.paths)}
-    specs = [make_spec(loaded[name], model, profile, trial, opts.seed)
-             for name, model, profile, trial in keys]
-    asyncio.run(_run_specs(specs, opts, out, f"spans-w{index}.jsonl",
-                           lambda r: queue.put(r.model_dump_json())))
-    queue.put(None)
-
-
-def _forkable() -> bool:
-    """Whether workers may be forked (else they are spawned).
-
-    A forked worker starts at once with everything this process imported (the SDK alone
-    takes seconds to import, in every spawned worker). Fork is only safe in a process
-    with no other thread, whose locks a child could inherit held; so a process with any
-    other thread running, and any platform without fork, spawns.
-    """
-    return "fork" in mp.get_all_start_methods() and threading.active_count() == 1
-
-
-def _run_in_workers(todo: list[TrialSpec], opts: SuiteOptions, out: Path,
-                    on_result: Callable[[TrialResult], None]) -> None:
-    # Create the shared event log (WAL mode, schema) before any worker opens it: workers
-    # starting together would otherwise race to create it, and the loser's switch to WAL
-    # can fail with "database is locked" without waiting (SQLite does not wait where
-    # waiting could deadlock). Opening an existing log only reads.
-    SQLiteRecorder(out / "events.sqlite").close()
-    ctx = mp.get_context("fork") if _forkable() else mp.get_context("spawn")
-    queue = ctx.Queue()
-    n = min(opts.workers, len(todo))
-    chunks: list[list[tuple[str, str | None, str, int]]] = [[] for _ in range(n)]
-    for i, s in enumerate(todo):
-        chunks[i % n].append((s.scenario.scenario.name, s.model, s.profile, s.trial))
-    procs = [ctx.Process(target=_worker, args=(i, chunks[i], opts, out, queue), daemon=True)
-             for i in range(n)]
-    for p in procs:
-        p.start()
-    running = n
-    try:
-        while running:
-            try:
-                item = queue.get(timeout=0.5)
-            except Empty:
-                if not any(p.is_alive() for p in procs):
-                    break  # a worker died before its end marker: nothing more will come
-                continue
-            if item is None:
-                running -= 1
-                continue
-            on_result(TrialResult.model_validate_json(item))
-    finally:
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-    bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
-    if bad:
-        raise RuntimeError(f"a worker process failed (exit codes {bad})")
+    While the run goes, lines are appended as trials finish (crash-safe: whole lines,
+    resumable), in an order that depends on workers, concurrency and timing; the run's
+    end makes the file a function of the plan alone, so the same run gives the same
+    bytes however it was spread or interrupted."""
+    by_key = {r.key: r for r in results}
+    ordered = [by_key.get(s.key) for s in specs]
+    if all(r is not None for r in ordered):
+        trials_file.rewrite([r for r in ordered if r is not None])
 
 
 # --- judging --------------------------------------------------------------------------

@@ -62,6 +62,11 @@ class TrialSpec:
     def run_id(self) -> str:
         return trial_run_id(self.scenario.scenario.name, self.model_label, self.profile, self.trial)
 
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """The key of its line in ``trials.jsonl`` (``TrialResult.key``)."""
+        return (self.scenario.scenario.name, self.model_label, self.profile, self.trial)
+
 
 def make_spec(ls: LoadedScenario, model: str | None, profile: str | None, trial: int,
               base_seed: int) -> TrialSpec:
@@ -183,7 +188,7 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
     ended: RunResult | None = None
     try:
         try:
-            ended = await driver().run(config, s.task, run_id=log_id)
+            ended = await driver().run(config, s.task, run_id=spec.run_id, log_key=log_id)
         except Crash:
             while True:
                 env.recorder.discard(log_id)
@@ -191,7 +196,7 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
                     if env.recorder.read_run(log_id):
                         ended = await driver().resume(log_id)
                     else:  # it crashed before its first record: nothing ran, start it again
-                        ended = await driver().run(config, s.task, run_id=log_id)
+                        ended = await driver().run(config, s.task, run_id=spec.run_id, log_key=log_id)
                     break
                 except Crash:
                     continue
