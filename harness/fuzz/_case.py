@@ -18,13 +18,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness._files import write_atomic
+from harness._files import read_regular, write_atomic
 from harness.errors import ConfigError
 from harness.faults import FaultSchedule
 
 CASE_FORMAT = "harness-fuzz-case"
 CASE_VERSION = 1
 """Bumped when a field changes meaning; a reader refuses versions it does not know."""
+MAX_CASE_BYTES = 1 << 20
+"""A case is a schedule and a message, a few kilobytes: 1 MiB is far beyond any of them."""
 
 
 class CaseViolation(BaseModel):
@@ -89,11 +91,12 @@ def write_case(case: FuzzCase, out: Path) -> Path:
 def load_case(path: str | Path) -> FuzzCase:
     """Read a case file; a bad one is a ``ConfigError`` naming the file, field and line."""
     path = Path(path)
+    if not path.exists():
+        raise ConfigError("no such case file", file=str(path))
+    raw = read_regular(path, limit=MAX_CASE_BYTES, what="a case file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("no such case file", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as err:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
         raise ConfigError(f"cannot read the case file: {err}", file=str(path)) from None
     try:
         data = json.loads(text)

@@ -224,15 +224,18 @@ def read_log(run_id: str, records: list[Record]) -> LogView:
 
 def _recount(used: RunUsage, ev: Event, calls: dict[str, CallModel],
              config: AgentConfig | None) -> RunUsage:
-    if isinstance(ev, ModelReplied):
+    """Charge one event as the provider bills it: a reply (or an unusable reply that was
+    billed, ``ModelFailed.usage``) costs its tokens at the called model's price; a call
+    that delivered nothing is one call with no tokens."""
+    if isinstance(ev, ModelReplied | ModelFailed):
+        u = ev.response.usage if isinstance(ev, ModelReplied) else ev.usage
+        if u is None:
+            return used.plus(RunUsage(llm_calls=1))
         call = calls.get(ev.effect_id)
         price = config.price(call.request.model) if config and call else None
-        u = ev.response.usage
         return used.plus(RunUsage(llm_calls=1, tokens_in=u.total_input_tokens,
                                   tokens_out=u.output_tokens,
                                   cost_usd=price.cost(u) if price else 0.0))
-    if isinstance(ev, ModelFailed):
-        return used.plus(RunUsage(llm_calls=1))
     if isinstance(ev, ToolReturned):
         return used.plus(RunUsage(tool_calls=1))
     return used  # run_started, human_decided, side_effect_unknown cost nothing

@@ -25,6 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import HypothesisException
+
 from harness.errors import ConfigError, UsageError
 from harness.faults import FaultSchedule, ToolFaultPlan
 from harness.fuzz._case import (
@@ -37,6 +41,7 @@ from harness.fuzz._case import (
 )
 from harness.fuzz._invariants import Observation, Violation, check_trial
 from harness.fuzz._shrink import minimise
+from harness.fuzz._strategies import MAX_LLM_CALL, MAX_RECORD, MAX_TOOL_CALL, fault_schedules
 from harness.runner import TrialEnv, TrialProbe, TrialSpec, run_trial, trial_seed
 from harness.scenario import LoadedScenario, load_scenario
 from harness.store import MemoryRecorder
@@ -152,15 +157,6 @@ class _Violated(Exception):
 def fuzz(target: FuzzTarget, *, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
          on_example: Callable[[int], None] | None = None) -> FuzzReport:
     """Search up to ``examples`` schedules for a violation; shrink the first one found."""
-    try:
-        from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-        from hypothesis import seed as hypothesis_seed
-        from hypothesis.errors import HypothesisException
-
-        from harness.fuzz._strategies import fault_schedules
-    except ImportError:  # pragma: no cover - hypothesis ships with the test extra
-        raise UsageError("harness fuzz needs Hypothesis: pip install 'harness[test]' "
-                         "(or pip install hypothesis)") from None
     if examples < 1:
         raise UsageError(f"--examples must be at least 1, not {examples}")
 
@@ -222,8 +218,6 @@ def fuzz(target: FuzzTarget, *, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
 def _bounds(baseline: Observation) -> dict[str, int]:
     """Where faults can bite: the calls and records of the fault-free trial, with a margin
     (faults add retries and re-asks), within the strategy's default caps."""
-    from harness.fuzz._strategies import MAX_LLM_CALL, MAX_RECORD, MAX_TOOL_CALL
-
     r = baseline.result
     tool_calls = r.tool_calls if r is not None else MAX_TOOL_CALL
     llm_calls = r.llm_calls if r is not None else MAX_LLM_CALL
