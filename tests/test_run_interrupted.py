@@ -31,7 +31,7 @@ import pytest
 from test_runner import CODE, MUG, ROOT, SCENARIOS, run
 
 from harness.cli import main
-from harness.runner import SuiteOptions, TrialEnv, _workers, make_spec, plan, run_trial
+from harness.runner import SuiteOptions, TrialEnv, _workers, make_spec, plan, run_suite, run_trial
 from harness.runner._rerun import CheckedRerun
 from harness.runner._workers import default_workers
 from harness.scenario import load_all, load_scenario
@@ -87,6 +87,30 @@ def test_nothing_in_a_trial_depends_on_its_log_key() -> None:
             assert again.model_dump(exclude={"log_id"}) == first.model_dump(exclude={"log_id"})
             retried += first.retries
     assert retried, "no trial retried: the jitter went untested"
+
+
+def test_a_run_commits_its_own_records_alone(tmp_path: Path) -> None:
+    """Trials share a recorder; what a crash of one loses must not depend on when another
+    happened to commit (a lazily committed record of one run used to ride along on the
+    next run's commit, so the same trial logged differently beside different trials)."""
+    for rec in (SQLiteRecorder(tmp_path / "log.sqlite"), MemoryRecorder()):
+        rec.append("a", 0, "tool_returned", "{}")  # committed lazily: waits for a's next flush
+        rec.append("b", 0, "model_replied", "{}")
+        rec.flush("b")
+        rec.discard("a")  # a crashes
+        assert rec.read_run("a") == []
+        assert rec.read_run("b") == [Record(0, "model_replied", "{}")]
+
+
+def test_a_trial_logs_the_same_records_beside_others_as_alone(tmp_path: Path) -> None:
+    opts = SuiteOptions(paths=(str(SCENARIOS),), trials=4, faults="chaos", out=tmp_path / "run",
+                        concurrency=16, tracing=False, progress=False)
+    run_suite(opts)
+    shared = SQLiteRecorder(tmp_path / "run" / "events.sqlite")
+    for spec in plan(load_all(opts.paths), opts):
+        alone = MemoryRecorder()
+        asyncio.run(run_trial(spec, TrialEnv(recorder=alone)))
+        assert alone.read_run(spec.run_id) == shared.read_run(spec.run_id), spec.run_id
 
 
 def _cut_off(tmp: Path, records: list[Record], key: str, k: int) -> SQLiteRecorder:
