@@ -237,21 +237,25 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 
 @pytest.mark.slow
 @needs_proc
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize(("sig", "n"), [(signal.SIGKILL, 2), (signal.SIGTERM, 2),
+                                        (signal.SIGTERM, 1)],
+                         ids=["SIGKILL", "SIGTERM", "SIGTERM-one-process"])
 def test_a_killed_parent_leaves_no_worker_and_its_stdout_ends(
-        sig: signal.Signals, tmp_path: Path) -> None:
+        sig: signal.Signals, n: int, tmp_path: Path) -> None:
+    """With one process, SIGTERM goes through the event loop's Ctrl-C handler (which
+    cancels the trials); with workers, through Python's (the parent waits on a queue)."""
     out = tmp_path / "run"
-    args: list[str | Path] = [MUG, "--trials", 120, "--workers", 2, "--no-trace"]
+    args: list[str | Path] = [MUG, "--trials", 120, "--workers", n, "--no-trace"]
     proc = _start(args, out)
     trials = out / "trials.jsonl"
     workers: set[int] = set()
 
     def running() -> bool:
         workers.update(_children(proc.pid))
-        return len(workers) >= 2 and _lines(trials) >= 1
+        return len(workers) >= (n if n > 1 else 0) and _lines(trials) >= 1
 
     try:
-        _wait_for(proc, running, "two workers and a trial line")
+        _wait_for(proc, running, "the workers and a trial line")
         proc.send_signal(sig)
         # stdout reaches EOF: no worker holds it open (communicate reads to EOF or times out)
         stdout, stderr = proc.communicate(timeout=60)
