@@ -31,7 +31,7 @@ import pytest
 from test_runner import CODE, MUG, ROOT, SCENARIOS, run
 
 from harness.cli import main
-from harness.runner import SuiteOptions, TrialEnv, _workers, make_spec, plan, run_trial
+from harness.runner import SuiteOptions, TrialEnv, _workers, make_spec, plan, run_suite, run_trial
 from harness.runner._rerun import CheckedRerun
 from harness.runner._workers import default_workers
 from harness.scenario import load_all, load_scenario
@@ -87,6 +87,30 @@ def test_nothing_in_a_trial_depends_on_its_log_key() -> None:
             assert again.model_dump(exclude={"log_id"}) == first.model_dump(exclude={"log_id"})
             retried += first.retries
     assert retried, "no trial retried: the jitter went untested"
+
+
+def test_a_run_commits_its_own_records_alone(tmp_path: Path) -> None:
+    """Trials share a recorder; what a crash of one loses must not depend on when another
+    happened to commit (a lazily committed record of one run used to ride along on the
+    next run's commit, so the same trial logged differently beside different trials)."""
+    for rec in (SQLiteRecorder(tmp_path / "log.sqlite"), MemoryRecorder()):
+        rec.append("a", 0, "tool_returned", "{}")  # committed lazily: waits for a's next flush
+        rec.append("b", 0, "model_replied", "{}")
+        rec.flush("b")
+        rec.discard("a")  # a crashes
+        assert rec.read_run("a") == []
+        assert rec.read_run("b") == [Record(0, "model_replied", "{}")]
+
+
+def test_a_trial_logs_the_same_records_beside_others_as_alone(tmp_path: Path) -> None:
+    opts = SuiteOptions(paths=(str(SCENARIOS),), trials=4, faults="chaos", out=tmp_path / "run",
+                        concurrency=16, tracing=False, progress=False)
+    run_suite(opts)
+    shared = SQLiteRecorder(tmp_path / "run" / "events.sqlite")
+    for spec in plan(load_all(opts.paths), opts):
+        alone = MemoryRecorder()
+        asyncio.run(run_trial(spec, TrialEnv(recorder=alone)))
+        assert alone.read_run(spec.run_id) == shared.read_run(spec.run_id), spec.run_id
 
 
 def _cut_off(tmp: Path, records: list[Record], key: str, k: int) -> SQLiteRecorder:
@@ -213,21 +237,25 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 
 @pytest.mark.slow
 @needs_proc
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize(("sig", "n"), [(signal.SIGKILL, 2), (signal.SIGTERM, 2),
+                                        (signal.SIGTERM, 1)],
+                         ids=["SIGKILL", "SIGTERM", "SIGTERM-one-process"])
 def test_a_killed_parent_leaves_no_worker_and_its_stdout_ends(
-        sig: signal.Signals, tmp_path: Path) -> None:
+        sig: signal.Signals, n: int, tmp_path: Path) -> None:
+    """With one process, SIGTERM goes through the event loop's Ctrl-C handler (which
+    cancels the trials); with workers, through Python's (the parent waits on a queue)."""
     out = tmp_path / "run"
-    args: list[str | Path] = [MUG, "--trials", 120, "--workers", 2, "--no-trace"]
+    args: list[str | Path] = [MUG, "--trials", 120, "--workers", n, "--no-trace"]
     proc = _start(args, out)
     trials = out / "trials.jsonl"
     workers: set[int] = set()
 
     def running() -> bool:
         workers.update(_children(proc.pid))
-        return len(workers) >= 2 and _lines(trials) >= 1
+        return len(workers) >= (n if n > 1 else 0) and _lines(trials) >= 1
 
     try:
-        _wait_for(proc, running, "two workers and a trial line")
+        _wait_for(proc, running, "the workers and a trial line")
         proc.send_signal(sig)
         # stdout reaches EOF: no worker holds it open (communicate reads to EOF or times out)
         stdout, stderr = proc.communicate(timeout=60)

@@ -260,7 +260,7 @@ class _Run:
                 self._append(INTENT, encode_intent(eff.effect_id, eff.tool, eff.idempotency_key))
                 self.intents[eff.effect_id] = {"effect_id": eff.effect_id, "tool": eff.tool}
             if missing:
-                self.drv.recorder.flush()
+                self.drv.recorder.flush(self.run_id)
             await self._loop(None, relaunch, unknown)
         except BaseException as err:
             self._abandon(err)
@@ -274,7 +274,7 @@ class _Run:
 
     async def _loop(self, first: _Event | None, relaunch: list[Effect],
                     injected: list[SideEffectUnknown] | None = None) -> None:
-        flush = self.drv.recorder.flush
+        recorder, key = self.drv.recorder, self.run_id
         m = self.m
         feed = self.drv._feed
         tracer = self.tracer
@@ -291,7 +291,7 @@ class _Run:
                 self._append(kind, encode(ev))  # type: ignore[arg-type]
                 must_flush = must_flush or self._durable_now(kind, ev)
             if must_flush:
-                flush()
+                recorder.flush(key)
             new_effects: list[Effect] = []
             for ev in queue:
                 before = m.state
@@ -299,13 +299,13 @@ class _Run:
                 if traced and m.state != before:
                     tracer.state_changed(before, m.state, ev.kind)  # type: ignore[attr-defined]
             if m.terminal:
-                flush()
+                recorder.flush(key)
                 return
             intents = [e for e in new_effects if isinstance(e, RunTool) and e.side_effecting]
             for eff in intents:
                 self._append(INTENT, encode_intent(eff.effect_id, eff.tool, eff.idempotency_key))
             if intents:
-                flush()
+                recorder.flush(key)
             for eff in new_effects:
                 if not isinstance(eff, Finish):
                     self._launch(eff)

@@ -6,6 +6,10 @@ loses nothing the kernel already has. Reading tolerates exactly that: a last lin
 without its newline is dropped (and cut off before the next append), and that
 trial simply runs again.
 
+Lines are appended in the order trials finish; once every planned trial has its
+line, ``rewrite`` puts them in the plan's order, atomically (see ``run_suite``), so a
+finished run's file does not depend on workers, concurrency or interruptions.
+
 ``fsync`` only matters for power loss or an OS crash. By default lines are synced
 in batches: by the first append at least ``fsync_interval_s`` seconds after the
 last sync, and on ``close``. Such a loss can cost the lines written since the last

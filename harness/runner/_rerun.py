@@ -51,7 +51,10 @@ class CheckedRerun:
             raise LogError(f"run {run_id!r}: append of #{seq} but the next record is #{expected}")
         self._pending.append(Record(seq, kind, payload))
 
-    def flush(self) -> None:
+    def flush(self, run_id: str | None = None) -> None:
+        if run_id is not None and run_id != self.key:
+            self.inner.flush(run_id)
+            return
         pending, self._pending = self._pending, []
         for rec in pending:
             if rec.seq < len(self.stored):
@@ -63,7 +66,7 @@ class CheckedRerun:
             else:
                 self.inner.append(self.key, rec.seq, rec.kind, rec.payload)
         self._committed += pending
-        self.inner.flush()
+        self.inner.flush(run_id)
 
     def shortfall(self) -> str | None:
         """Why the finished re-run is not its first attempt continued, if it is not: it

@@ -209,7 +209,7 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
         error = f"{type(err).__name__}: {err}"
     finally:
         await client.aclose()
-    env.recorder.flush()
+    env.recorder.flush(log_id)
     if ended is not None:
         ctx, actions = ended.context, watch.actions
     else:  # the runtime broke mid-run: judge what its log holds

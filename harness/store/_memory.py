@@ -26,10 +26,14 @@ class MemoryRecorder:
         self._buffer.append((run_id, Record(seq, kind, payload)))
         self._next[run_id] = seq + 1
 
-    def flush(self) -> None:
-        for run_id, rec in self._buffer:
-            self._runs.setdefault(run_id, []).append(rec)
-        self._buffer = []
+    def flush(self, run_id: str | None = None) -> None:
+        keep: list[tuple[str, Record]] = []
+        for rid, rec in self._buffer:
+            if run_id is None or rid == run_id:
+                self._runs.setdefault(rid, []).append(rec)
+            else:
+                keep.append((rid, rec))
+        self._buffer = keep
 
     def discard(self, run_id: str) -> None:
         """Drop one run's unflushed records (an in-process crash of that run alone)."""

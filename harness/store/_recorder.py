@@ -26,8 +26,10 @@ class Recorder(Protocol):
     def append(self, run_id: str, seq: int, kind: str, payload: str) -> None:
         """Add one record. ``seq`` must be the next number: a gap or a repeat is refused."""
 
-    def flush(self) -> None:
-        """Make everything appended so far durable (one commit)."""
+    def flush(self, run_id: str | None = None) -> None:
+        """Make what was appended so far durable (one commit): every run's, or only
+        ``run_id``'s. A run flushes its own records alone, so what a crash of that run
+        loses never depends on when the runs sharing the recorder happened to commit."""
 
     def discard(self, run_id: str) -> None:
         """Drop one run's unflushed records, as if that run's process had died."""

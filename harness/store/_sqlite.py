@@ -84,13 +84,19 @@ class SQLiteRecorder:
         self._buffer.append((run_id, seq, kind, payload))
         self._next[run_id] = seq + 1
 
-    def flush(self) -> None:
-        """Commit what was appended: one autocommitted INSERT of every record (the common
-        case: one statement instead of three), one transaction for a long backlog."""
+    def flush(self, run_id: str | None = None) -> None:
+        """Commit what was appended (every run's, or ``run_id``'s alone): one autocommitted
+        INSERT of every record (the common case: one statement instead of three), one
+        transaction for a long backlog."""
         buf = self._buffer
         if not buf:
             return
-        self._buffer = []
+        if run_id is None:
+            self._buffer = []
+        else:
+            buf, self._buffer = _split(buf, run_id)
+            if not buf:
+                return
         try:
             n = len(buf)
             if n == 1:
@@ -105,7 +111,7 @@ class SQLiteRecorder:
             raise LogError(f"{self.path}: another writer appended to the same run: {err}") from None
 
     def read_run(self, run_id: str) -> list[Record]:
-        self.flush()
+        self.flush(run_id)
         rows = self._db.execute(
             "SELECT seq, kind, payload FROM events WHERE run_id=? ORDER BY seq", (run_id,)
         ).fetchall()
@@ -130,3 +136,12 @@ class SQLiteRecorder:
     def abandon(self) -> None:
         self._buffer = []
         self._db.close()
+
+
+def _split(buffer: list[tuple[str, int, str, str]], run_id: str
+           ) -> tuple[list[tuple[str, int, str, str]], list[tuple[str, int, str, str]]]:
+    """(run_id's records, everyone else's), each in append order."""
+    mine = [b for b in buffer if b[0] == run_id]
+    if len(mine) == len(buffer):
+        return mine, []
+    return mine, [b for b in buffer if b[0] != run_id]
