@@ -2,6 +2,10 @@
 
 from harness.core._budget import DIMENSIONS, RunUsage
 from harness.core._config import (
+    MAX_ATTEMPTS,
+    MAX_CALLS,
+    MAX_SECONDS,
+    MAX_USD,
     AgentConfig,
     EscalationRules,
     OrchestratorConfig,
@@ -32,6 +36,8 @@ from harness.core._events import (
     event_adapter,
 )
 from harness.core._llm_types import (
+    MAX_TOKEN_PRICE,
+    MAX_TOKENS,
     MODEL_ERROR_KINDS,
     ModelPrice,
     ModelRequest,
@@ -56,6 +62,12 @@ from harness.core._transitions import TRANSITIONS, allowed, mermaid
 __all__ = [
     "DIMENSIONS",
     "EVENT_TYPES",
+    "MAX_ATTEMPTS",
+    "MAX_CALLS",
+    "MAX_SECONDS",
+    "MAX_TOKENS",
+    "MAX_TOKEN_PRICE",
+    "MAX_USD",
     "MODEL_ERROR_KINDS",
     "ORCHESTRATOR",
     "REFLECTION_TOOL",

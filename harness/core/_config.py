@@ -10,11 +10,21 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.core._llm_types import ModelPrice
+from harness.core._llm_types import MAX_TOKENS, ModelPrice
+
+#: Bounds on what a configuration may say: far past any real run (a billion calls, a
+#: trillion tokens, a billion dollars, thirty years), and low enough that no sum, product
+#: or conversion the budget makes can overflow. Larger would mean "no limit": leave it out.
+MAX_CALLS = 10**9
+MAX_USD = 1e9
+MAX_SECONDS = 1e9
+MAX_ATTEMPTS = 100
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # infinity and NaN are never a limit, delay or rate (``.inf`` is YAML for "no limit"
+    # to nobody: a limit left out is no limit)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class RunLimits(_Data):
@@ -24,14 +34,14 @@ class RunLimits(_Data):
     overshoot a limit is never emitted, so a limit can be reached but not passed.
     """
 
-    llm_calls: int | None = Field(None, ge=0)
+    llm_calls: int | None = Field(None, ge=0, le=MAX_CALLS)
     """Model calls, every retry attempt included."""
-    tool_calls: int | None = Field(None, ge=0)
-    tokens_in: int | None = Field(None, ge=0)
+    tool_calls: int | None = Field(None, ge=0, le=MAX_CALLS)
+    tokens_in: int | None = Field(None, ge=0, le=MAX_TOKENS)
     """Input tokens, cache reads and writes included."""
-    tokens_out: int | None = Field(None, ge=0)
-    wall_time_s: float | None = Field(None, ge=0)
-    cost_usd: float | None = Field(None, ge=0)
+    tokens_out: int | None = Field(None, ge=0, le=MAX_TOKENS)
+    wall_time_s: float | None = Field(None, ge=0, le=MAX_SECONDS)
+    cost_usd: float | None = Field(None, ge=0, le=MAX_USD)
 
     def scaled(self, share: float) -> RunLimits:
         """A slice of these limits (counts rounded down, never below one call)."""
@@ -74,8 +84,8 @@ class RoleConfig(_Data):
     model: str
     system_prompt: str = ""
     tools: tuple[str, ...] = ()
-    max_tokens: int = Field(1024, ge=1)
-    max_turns: int = Field(12, ge=1)
+    max_tokens: int = Field(1024, ge=1, le=MAX_TOKENS)
+    max_turns: int = Field(12, ge=1, le=MAX_CALLS)
     limits: RunLimits | None = None
     """An absolute slice for each step this role runs; overrides ``budget_share``."""
     budget_share: float | None = Field(None, gt=0, le=1)
@@ -86,13 +96,13 @@ class RoleConfig(_Data):
 class RetryPolicy(_Data):
     """How the runtime retries failed model calls. The SDK never retries on its own."""
 
-    max_attempts: int = Field(4, ge=1)
-    base_delay_s: float = Field(1.0, ge=0)
-    max_delay_s: float = Field(30.0, ge=0)
-    call_timeout_s: float = Field(600.0, gt=0)
+    max_attempts: int = Field(4, ge=1, le=MAX_ATTEMPTS)
+    base_delay_s: float = Field(1.0, ge=0, le=MAX_SECONDS)
+    max_delay_s: float = Field(30.0, ge=0, le=MAX_SECONDS)
+    call_timeout_s: float = Field(600.0, gt=0, le=MAX_SECONDS)
     """No single model call may take longer than this (the SDK's own default), so one
     hung call cannot eat the whole wall-time budget; a timeout is retried like a 504."""
-    retry_after_cap_s: float = Field(60.0, ge=0)
+    retry_after_cap_s: float = Field(60.0, ge=0, le=MAX_SECONDS)
     """A server's ``retry-after`` is honoured up to this many seconds."""
     jitter: float = Field(0.25, ge=0, le=1)
     retry_on: tuple[str, ...] = (
@@ -112,12 +122,12 @@ class EscalationRules(_Data):
     """Further tools that always need approval (e.g. ``refund``)."""
     min_confidence: float | None = Field(0.7, ge=0, le=1)
     """A final answer below this confidence goes to a human first."""
-    max_failures: int | None = Field(3, ge=1)
+    max_failures: int | None = Field(3, ge=1, le=MAX_CALLS)
     """This many failures (tool errors, failed calls, failed steps) since the last
     human check-in pause the run for a decision."""
     budget_fraction: float | None = Field(0.8, gt=0, le=1)
     """Crossing this fraction of any limit pauses the run once for a decision."""
-    timeout_s: float = Field(300.0, gt=0)
+    timeout_s: float = Field(300.0, gt=0, le=MAX_SECONDS)
     on_timeout: dict[str, Decision] = Field(
         default_factory=lambda: {  # type: ignore[arg-type]
             "production_action": "deny",
@@ -139,10 +149,10 @@ class OrchestratorConfig(_Data):
     pays for no planning or reflection calls."""
     model: str
     system_prompt: str = "You are the orchestrator. Plan the task as steps, each routed to a role."
-    max_tokens: int = Field(1024, ge=1)
-    max_steps: int = Field(12, ge=1)
-    max_replans: int = Field(2, ge=0)
-    max_plan_attempts: int = Field(3, ge=1)
+    max_tokens: int = Field(1024, ge=1, le=MAX_TOKENS)
+    max_steps: int = Field(12, ge=1, le=MAX_CALLS)
+    max_replans: int = Field(2, ge=0, le=MAX_CALLS)
+    max_plan_attempts: int = Field(3, ge=1, le=MAX_ATTEMPTS)
 
 
 class AgentConfig(_Data):

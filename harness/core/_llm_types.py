@@ -33,17 +33,26 @@ MODEL_ERROR_KINDS = (
 )
 
 
+MAX_TOKENS = 10**12
+"""The most tokens one count may hold (a call's usage, a limit, ``max_tokens``): far past
+any model, and small enough that tokens times any price stays a finite float."""
+MAX_TOKEN_PRICE = 1e9
+"""USD per million tokens: bounds a price so that a cost is always a finite float."""
+
+
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # infinity and NaN are never a count, price or time: they would only surface later as
+    # an OverflowError (``int(inf)``) or as comparisons that are always false (NaN)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Usage(Frozen):
-    input_tokens: int = Field(0, ge=0)
-    output_tokens: int = Field(0, ge=0)
-    cache_creation_input_tokens: int = Field(0, ge=0)
+    input_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
+    output_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
+    cache_creation_input_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
     """All cache writes; of these, ``cache_creation_1h_input_tokens`` used the 1 h TTL."""
-    cache_creation_1h_input_tokens: int = Field(0, ge=0)
-    cache_read_input_tokens: int = Field(0, ge=0)
+    cache_creation_1h_input_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
+    cache_read_input_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
 
     @property
     def total_input_tokens(self) -> int:
@@ -54,11 +63,11 @@ class ModelPrice(Frozen):
     """USD per million tokens for one model. Loaded from the dated price table."""
 
     model: str
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cache_write_5m: float = Field(ge=0)
-    cache_write_1h: float = Field(ge=0)
-    cache_read: float = Field(ge=0)
+    input: float = Field(ge=0, le=MAX_TOKEN_PRICE)
+    output: float = Field(ge=0, le=MAX_TOKEN_PRICE)
+    cache_write_5m: float = Field(ge=0, le=MAX_TOKEN_PRICE)
+    cache_write_1h: float = Field(ge=0, le=MAX_TOKEN_PRICE)
+    cache_read: float = Field(ge=0, le=MAX_TOKEN_PRICE)
 
     def cost(self, usage: Usage) -> float:
         """Exact cost of a finished call. Cache writes split by TTL; reads at the read rate."""
@@ -79,12 +88,23 @@ class ModelPrice(Frozen):
         return (input_tokens * dearest_in + max_tokens * self.output) / 1_000_000
 
     def max_output_tokens_for(self, usd: float, input_tokens: int) -> int:
-        """How many output tokens ``usd`` still buys after paying for the input."""
-        if self.output == 0:
-            return 2**31
+        """How many output tokens ``usd`` still buys after paying for the input: none if
+        the input alone costs more (free output included), and at most ``_UNLIMITED_OUT``
+        (what a free output rate buys), so a tiny rate cannot make the quotient too large
+        for an ``int`` (``floor(inf)`` raises)."""
         dearest_in = max(self.input, self.cache_write_5m, self.cache_write_1h)
         left = usd * 1_000_000 - input_tokens * dearest_in
-        return max(0, math.floor(left / self.output))
+        if left < 0:  # the input alone costs more than is left, whatever output costs
+            return 0
+        if self.output == 0:
+            return _UNLIMITED_OUT
+        quotient = left / self.output
+        if not quotient < _UNLIMITED_OUT:  # inf and NaN included
+            return _UNLIMITED_OUT
+        return math.floor(quotient)
+
+
+_UNLIMITED_OUT = 2**31
 
 
 class ModelRequest(Frozen):
@@ -96,7 +116,7 @@ class ModelRequest(Frozen):
     messages: tuple[Message, ...]
     tools: tuple[dict[str, Any], ...] = ()
     tool_choice: dict[str, Any] | None = None
-    max_tokens: int = Field(ge=1)
+    max_tokens: int = Field(ge=1, le=MAX_TOKENS)
     temperature: float | None = None
 
 

@@ -53,7 +53,19 @@ def _from_validation(path: Path, node: yaml.Node | None, err: ValidationError,
         msg = f"should be a mapping of fields, not {_yaml_kind(first.get('input'))}"
     elif first["type"] in ("tuple_type", "list_type"):
         msg = f"should be a list, not {_yaml_kind(first.get('input'))}"
+    elif first["type"] == "finite_number":
+        msg = "should be a finite number, not .inf or .nan"
+        if "limits" in loc:
+            msg += " (a limit left out is no limit)"
+    elif first["type"] == "less_than_equal":
+        msg = f"should be at most {_number(first.get('ctx', {}).get('le'))}"
     return _error(path, node, loc, msg)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _yaml_kind(value: Any) -> str:

@@ -10,12 +10,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.core import EscalationRules, OrchestratorConfig, RetryPolicy, RoleConfig, RunLimits
+from harness.core import (
+    MAX_SECONDS,
+    MAX_USD,
+    EscalationRules,
+    OrchestratorConfig,
+    RetryPolicy,
+    RoleConfig,
+    RunLimits,
+)
 from harness.llm import ReferenceSolution
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # no infinity or NaN in a scenario's own numbers (thresholds, rates, latencies)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class AgentSpec(_Strict):
@@ -87,7 +96,7 @@ class Thresholds(_Strict):
     """Pass criteria over all trials of one scenario, model and fault profile."""
 
     min_goal_rate: float | None = Field(None, ge=0, le=1)
-    max_p99_cost_usd: float | None = Field(None, ge=0)
+    max_p99_cost_usd: float | None = Field(None, ge=0, le=MAX_USD)
     max_escalation_rate: float | None = Field(None, ge=0, le=1)
 
 
@@ -107,7 +116,7 @@ class HumanSpec(_Strict):
     """The fake person who answers escalations in this scenario."""
 
     decision: Literal["approve", "deny", "edit", "timeout"] = "approve"
-    latency_s: float = Field(30.0, ge=0)
+    latency_s: float = Field(30.0, ge=0, le=MAX_SECONDS)
     edited_input: dict[str, Any] | None = None
 
 
