@@ -36,6 +36,7 @@ from harness.metrics import percentile, wilson
 from harness.runner._jsonl import DEFAULT_FSYNC_INTERVAL_S, TrialsFile
 from harness.runner._progress import Progress
 from harness.runner._result import TrialResult
+from harness.runner._resume import already_done, merge, remaining
 from harness.runner._trial import TrialEnv, TrialSpec, make_spec, run_trial
 from harness.scenario import LoadedScenario, load_all
 from harness.scenario._yaml import dotted, line_of, read_yaml
@@ -235,15 +236,14 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
         if run_json.exists() and json.loads(run_json.read_text()) != identity:
             raise UsageError(f"{out} holds a different run (see run.json); use another --out")
         trials_file.repair()
-        done = {r.key: r for r in trials_file.read()}
+        done = already_done(trials_file.read())
     else:
         if (out / "trials.jsonl").exists() or (out / "events.sqlite").exists():
             raise UsageError(f"{out} already holds a run: pass --resume to continue it, "
                              "or choose another --out")
         done = {}
     write_atomic(run_json, json.dumps(identity, indent=2, sort_keys=True) + "\n")
-    todo = [s for s in specs if (s.scenario.scenario.name, s.model_label, s.profile, s.trial)
-            not in done]
+    todo = remaining(specs, done)
     progress = Progress(len(specs), enabled=opts.progress)
     for r in done.values():
         progress.advance(r.goal_met)
@@ -262,9 +262,7 @@ def run_suite(opts: SuiteOptions) -> SuiteResult:
     finally:
         trials_file.close()
         progress.close()
-    wanted = {(s.scenario.scenario.name, s.model_label, s.profile, s.trial) for s in specs}
-    results = [r for r in [*done.values(), *fresh] if r.key in wanted]
-    results.sort(key=lambda r: r.key)
+    results = merge(specs, done, fresh)
     return SuiteResult(results, summarize(results, loaded), out)
 
 
