@@ -83,6 +83,18 @@ def test_resolve_reports_a_missing_path_as_missing_not_as_a_value(path: str) -> 
     assert resolve(WORLD, path) is _MISSING
 
 
+def test_resolve_tries_every_length_of_a_dotted_key_longest_first() -> None:
+    tree = {"f": {"a.b": {"c": 1}, "a.b.c": 2, "a": {"b": {"c": 3, "d": 4}}, "x.y.z.w": 5}}
+    assert resolve(tree, "f.a.b.c") == 2       # the whole rest is one key
+    # the longest key that matches is taken, with no going back: "a.b" holds no "d"
+    from harness.scenario._checks import _MISSING
+
+    assert resolve(tree, "f.a.b.d") is _MISSING
+    assert resolve(tree, "f.a.e") is _MISSING
+    assert resolve({"f": {"a.b": {"c": 1}}}, "f.a.b.c") == 1  # two segments of three
+    assert resolve(tree, "f.x.y.z.w") == 5
+
+
 def test_resolve_takes_a_list_element_by_id_only_from_mappings() -> None:
     from harness.scenario._checks import _MISSING
 

@@ -71,3 +71,15 @@ def test_pass_hat_k_skips_tasks_with_fewer_trials_than_k() -> None:
     assert pass_hat_k([(2, 2)], 2) == 1.0
     assert math.isnan(pass_hat_k([(1, 1)], 2))
     assert math.isnan(pass_hat_k([], 1))
+
+
+def test_wilson_stays_inside_zero_and_one_where_rounding_would_step_out() -> None:
+    # unclamped, 16 of 16 gives an upper bound of 1.0000000000000002 and 0 of 21 a lower
+    # bound of -1.4e-17: a rate's interval may touch its ends, never pass them
+    assert wilson(16, 16)[1] == 1.0
+    assert wilson(0, 21)[0] == 0.0
+    for n in range(1, 200):
+        lo, hi = wilson(n, n)
+        assert lo > 0.0 and hi == pytest.approx(1.0, abs=1e-12) and hi <= 1.0
+        lo, hi = wilson(0, n)
+        assert lo >= 0.0 and lo == pytest.approx(0.0, abs=1e-12) and hi < 1.0

@@ -35,6 +35,7 @@ from harness.core import (
     State,
     ToolReturned,
     Usage,
+    mermaid,
     step,
 )
 from harness.errors import IllegalTransition, RuntimeFault, TerminalRun
@@ -101,6 +102,17 @@ def test_the_table_is_the_design() -> None:
     actual = {s.value: {k: {t.value for t in ts} for k, ts in by.items()}
               for s, by in TRANSITIONS.items()}
     assert actual == DESIGN
+
+
+def test_the_diagram_draws_the_design() -> None:
+    edges: dict[tuple[str, str], set[str]] = {}
+    for (src, kind, target) in _triples(DESIGN):
+        edges.setdefault((src, target), set()).add(kind)
+    body = [f"    {a} --> {b}: {', '.join(sorted(kinds))}" for (a, b), kinds in sorted(edges.items())]
+    assert mermaid().splitlines() == ["stateDiagram-v2", "    [*] --> idle", *body,
+                                      "    done --> [*]", "    failed --> [*]"]
+    assert "    executing --> done: model_replied" in body
+    assert "    planning --> failed: model_failed, model_replied" in body
 
 
 # --- the walks: each computed target pinned to a case that reaches it ----------------------

@@ -61,7 +61,8 @@ TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
 
 
 def allowed(state: State, event_kind: str) -> frozenset[State] | None:
-    return TRANSITIONS.get(state, {}).get(event_kind)
+    """The states ``event_kind`` may lead to from ``state``; ``None``: not allowed at all."""
+    return TRANSITIONS[state].get(event_kind)
 
 
 def mermaid() -> str:
