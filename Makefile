@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench mutate clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -34,5 +34,16 @@ bench: $(STAMP)
 	$(BIN)/python bench/llm_transport.py
 	$(BIN)/python bench/suite_throughput.py
 
+# Mutation testing of the code that decides verdicts and safety (the modules and fast tests
+# are listed under [tool.mutmut] in pyproject.toml); not part of `make test`. Fails on any
+# survivor not listed, with why, in tests/mutation/equivalent.md.
+mutate: $(STAMP)
+	$(BIN)/pip install -q -e '.[test,mutate]'
+	rm -rf mutants
+	@start=$$(date +%s); \
+	$(BIN)/mutmut run --max-children 2 && \
+	$(BIN)/python tests/mutation/survivors.py; status=$$?; \
+	echo "make mutate took $$(( $$(date +%s) - start )) s"; exit $$status
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info mutants

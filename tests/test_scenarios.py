@@ -10,6 +10,7 @@ file and the field (and the line where the mistake has one), no traceback, and
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -224,8 +225,30 @@ def test_the_research_scenario_fans_out_and_joins() -> None:
 
 def test_harness_run_scenarios_passes_with_its_defaults(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", str(SCENARIOS), "--out", str(tmp_path / "run"), "--no-trace"]) == 0
-    out = capsys.readouterr().out
-    assert "FAIL" not in out
-    for name in ("fix-total-and-deploy", "battery-recycling-brief", "refund-broken-mug"):
-        assert name in out
+    """Every bundled scenario runs its own trial count, each trial is judged on every goal
+    check the scenario lists, and each group's printed verdict matches its trial lines."""
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS), "--out", str(out), "--no-trace"]) == 0
+    printed = capsys.readouterr().out
+    rows = [json.loads(ln) for ln in (out / "trials.jsonl").read_text().splitlines()]
+    loaded = {ls.scenario.name: ls.scenario for ls in load_all([SCENARIOS])}
+    assert {r["scenario"] for r in rows} == set(loaded)
+    for name, s in loaded.items():
+        mine = [r for r in rows if r["scenario"] == name]
+        assert sorted(r["trial"] for r in mine) == list(range(s.trials)), name
+        g = s.goals
+        n_checks = (len(g.world) + len(g.required_actions) + len(g.forbidden_actions)
+                    + (len(g.answer.contains) + bool(g.answer.contains_any)
+                       + len(g.answer.not_contains) if g.answer else 0))
+        for r in mine:
+            assert len(r["checks"]) == n_checks, (name, r["trial"])
+            assert r["goal_met"] == (r["outcome"] != "crashed"
+                                     and all(c["ok"] for c in r["checks"])), (name, r["trial"])
+        met = sum(r["goal_met"] for r in mine)
+        rate = met / len(mine)
+        assert s.thresholds.min_goal_rate is not None and rate >= s.thresholds.min_goal_rate
+        line = next(ln for ln in printed.splitlines() if ln.startswith(name[:28]))
+        assert line.endswith("PASS") and f"{rate:.0%}" in line.split(), line
+    # the deliberately broken example is in the run too: it fails only when a fault is
+    # planted (harness fuzz finds it), not under the scenarios' own fault profiles
+    assert "unguarded-refunds" in loaded and "FAIL" not in printed

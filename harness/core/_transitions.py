@@ -13,14 +13,12 @@ from harness.core._states import State
 S = State
 
 _WORKING = frozenset({S.EXECUTING, S.REFLECTING, S.AWAITING_HUMAN, S.FAILED})
-# in direct mode (no planner, no reflection) the only step's end can finish the run
-_EXECUTING = _WORKING | {S.DONE}
 
 TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
     S.IDLE: {
         # a budget too small for even the first planning call ends the run at once;
         # direct mode skips planning and starts its only step
-        "run_started": frozenset({S.PLANNING, S.EXECUTING, S.REFLECTING, S.FAILED}),
+        "run_started": frozenset({S.PLANNING, S.EXECUTING, S.FAILED}),
     },
     S.PLANNING: {
         # a valid plan starts executing; an invalid one is asked for again; a plan
@@ -29,9 +27,11 @@ TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
         "model_failed": frozenset({S.PLANNING, S.AWAITING_HUMAN, S.FAILED}),
     },
     S.EXECUTING: {
-        "model_replied": _EXECUTING,
-        "model_failed": _EXECUTING,
-        "tool_returned": _EXECUTING,
+        # in direct mode (no planner, no reflection) the only step's final reply can
+        # finish the run; a failed call or a tool result never finishes it as done
+        "model_replied": _WORKING | {S.DONE},
+        "model_failed": _WORKING,
+        "tool_returned": _WORKING,
         # a person decides; or, with no wall time left to ask one, the run ends
         "side_effect_unknown": frozenset({S.AWAITING_HUMAN, S.FAILED}),
     },
@@ -61,7 +61,8 @@ TRANSITIONS: dict[State, dict[str, frozenset[State]]] = {
 
 
 def allowed(state: State, event_kind: str) -> frozenset[State] | None:
-    return TRANSITIONS.get(state, {}).get(event_kind)
+    """The states ``event_kind`` may lead to from ``state``; ``None``: not allowed at all."""
+    return TRANSITIONS[state].get(event_kind)
 
 
 def mermaid() -> str:

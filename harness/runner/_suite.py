@@ -48,6 +48,7 @@ from harness.runner._preflight import preflight
 from harness.runner._progress import Progress
 from harness.runner._rerun import DETERMINISTIC_TRANSPORTS, CheckedRerun
 from harness.runner._result import TrialResult
+from harness.runner._resume import already_done, merge, remaining
 from harness.runner._signals import sigterm_as_interrupt
 from harness.runner._trial import TrialEnv, TrialSpec, make_spec, run_trial
 from harness.runner._workers import default_workers, run_in_workers
@@ -290,15 +291,14 @@ def _run_locked(opts: SuiteOptions, loaded: Sequence[LoadedScenario], specs: lis
             raise UsageError(f"--resume: {out} was run with other inputs: "
                              + "; ".join(changes) + "; start a new run instead")
         trials_file.repair()
-        done = {r.key: r for r in trials_file.read()}
+        done = already_done(trials_file.read())
     else:
         if holds_run(out):
             raise UsageError(f"{out} already holds a run: pass --resume to continue it, "
                              "or choose another --out")
         done = {}
     write_identity(out, identity)
-    todo = [s for s in specs if (s.scenario.scenario.name, s.model_label, s.profile, s.trial)
-            not in done]
+    todo = remaining(specs, done)
     progress = Progress(len(specs), enabled=opts.progress)
     for r in done.values():
         progress.advance(r.goal_met)
@@ -320,9 +320,7 @@ def _run_locked(opts: SuiteOptions, loaded: Sequence[LoadedScenario], specs: lis
         trials_file.close()
         progress.close()
     _put_in_plan_order(trials_file, specs, [*done.values(), *fresh])
-    wanted = {(s.scenario.scenario.name, s.model_label, s.profile, s.trial) for s in specs}
-    results = [r for r in [*done.values(), *fresh] if r.key in wanted]
-    results.sort(key=lambda r: r.key)
+    results = merge(specs, done, fresh)
     return SuiteResult(results, summarize(results, loaded), out)
 
 
