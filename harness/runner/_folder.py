@@ -26,6 +26,7 @@ import os
 import re
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -150,10 +151,16 @@ def latest(base: Path) -> Path:
 
 
 class RunLock:
-    """An exclusive lock on a run folder for the life of one run."""
+    """An exclusive lock on a run folder for the life of one run.
 
-    def __init__(self, folder: Path) -> None:
+    Forked workers share it (their copy of the descriptor keeps it held), so a folder
+    stays locked until its last writer is gone. A killed run's workers die with it,
+    a moment later: ``acquire`` waits up to ``wait_s`` for such a holder to go before
+    it refuses, so a ``--resume`` straight after a kill is not refused by the dying."""
+
+    def __init__(self, folder: Path, *, wait_s: float = 3.0) -> None:
         self.path = folder / LOCK_NAME
+        self.wait_s = wait_s
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -162,13 +169,20 @@ class RunLock:
         except ImportError:  # no flock on this platform: one writer is the user's to keep
             return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise UsageError(f"{self.path.parent} is in use by another harness run "
-                             f"({holder}); wait for it to end or choose another --out") from None
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise UsageError(f"{self.path.parent} is in use by another harness run "
+                                 f"({holder}); wait for it to end or choose another --out"
+                                 ) from None
         started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, started {started}: "
