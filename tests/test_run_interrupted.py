@@ -28,14 +28,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_runner import CODE, MUG, ROOT, SCENARIOS, run
 
 from harness.cli import main
 from harness.runner import SuiteOptions, TrialEnv, _workers, make_spec, plan, run_suite, run_trial
-from harness.runner._rerun import CheckedRerun
+from harness.runner._rerun import CheckedRerun, RerunDiverged
 from harness.runner._workers import default_workers
 from harness.scenario import load_all, load_scenario
-from harness.store import MemoryRecorder, Record, SQLiteRecorder
+from harness.store import INTENT, MemoryRecorder, Record, SQLiteRecorder
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -163,6 +165,45 @@ def test_a_rerun_that_departs_from_its_first_attempt_fails_the_trial(tmp_path: P
         rerun.append("x", r.seq, r.kind, r.payload)
     rerun.flush()
     assert f"ended at record #{len(full)}" in (rerun.shortfall() or "")
+
+
+_records = st.lists(st.tuples(st.sampled_from(["model_replied", "tool_returned", INTENT]),
+                              st.text(max_size=8)), min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=_records, data=st.data())
+def test_a_checked_rerun_continues_any_prefix_and_catches_any_departure(
+        rows: list[tuple[str, str]], data: st.DataObject) -> None:
+    full = [Record(i, kind, payload) for i, (kind, payload) in enumerate(rows)]
+    k = data.draw(st.integers(0, len(full)), label="records the first attempt committed")
+    flushes = data.draw(st.sets(st.integers(0, len(full) - 1)), label="flush after")
+    inner = MemoryRecorder()
+    for r in full[:k]:
+        inner.append("t", r.seq, r.kind, r.payload)
+    inner.flush()
+    rerun = CheckedRerun(inner, "t", inner.read_run("t"))
+    for r in full:
+        rerun.append("t", r.seq, r.kind, r.payload)
+        if r.seq in flushes:
+            rerun.flush()
+    rerun.flush()
+    assert inner.read_run("t") == full == rerun.read_run("t")
+    assert rerun.shortfall() is None
+    if k == 0:
+        return
+    # the same re-run against a first attempt that logged one thing differently
+    bad = data.draw(st.integers(0, k - 1), label="the record that differs")
+    forged = MemoryRecorder()
+    for r in full[:k]:
+        forged.append("t", r.seq, r.kind, r.payload + ("!" if r.seq == bad else ""))
+    forged.flush()
+    rerun = CheckedRerun(forged, "t", forged.read_run("t"))
+    for r in full:
+        rerun.append("t", r.seq, r.kind, r.payload)
+    with pytest.raises(RerunDiverged, match=f"record #{bad} "):
+        rerun.flush()
+    assert len(forged.read_run("t")) == k  # nothing appended past a departure
 
 
 # --- how many workers by default -----------------------------------------------------
