@@ -397,7 +397,7 @@ def test_chaos_runs_killed_at_random_points_and_resumed_end_as_the_uninterrupted
         if proc.returncode == -signal.SIGKILL:
             killed += 1
             data = (out / "trials.jsonl").read_bytes() if (out / "trials.jsonl").exists() else b""
-            assert data != reference
+            assert data.endswith(b"\n") or not data  # whole lines only
         else:  # the run got to its end before the kill point
             assert proc.returncode in (0, 1), stderr
     assert killed >= 1, "no kill landed mid-run"
