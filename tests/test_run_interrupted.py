@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def _keys(out: Path) -> list[tuple[str, str, str, int]]:
 
 
 def _events(out: Path) -> set[tuple[str, int, str, str]]:
-    with sqlite3.connect(f"file:{out / 'events.sqlite'}?mode=ro", uri=True) as db:
+    with closing(sqlite3.connect(f"file:{out / 'events.sqlite'}?mode=ro", uri=True)) as db:
         return set(db.execute("SELECT run_id, seq, kind, payload FROM events"))
 
 
@@ -377,7 +378,7 @@ def test_chaos_runs_killed_at_random_points_and_resumed_end_as_the_uninterrupted
         if not db.exists():
             return 0
         try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
                 return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
         except sqlite3.OperationalError:  # not created yet, or busy
             return 0
