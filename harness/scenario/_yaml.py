@@ -31,7 +31,7 @@ MAX_FILE_BYTES = 1 << 20
 """1 MiB."""
 MAX_DEPTH = 64
 """Levels of nesting, the top-level mapping being level 1 and a scalar a level of its own."""
-MAX_VALUES = 1_000_000
+MAX_VALUES = 250_000
 """Keys, items and scalars, an alias counting as every value of what it names."""
 
 
