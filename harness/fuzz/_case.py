@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness._files import read_regular, write_atomic
 from harness.errors import ConfigError
 from harness.faults import FaultSchedule
+from harness.scenario import MAX_FILE_BYTES
 
 CASE_FORMAT = "harness-fuzz-case"
 CASE_VERSION = 1
@@ -70,9 +71,11 @@ def harness_version() -> str:
 
 
 def file_sha256(path: Path) -> str | None:
+    """The hash of a scenario file, read as the loader reads it (never a FIFO, never huge)."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        return hashlib.sha256(read_regular(path, limit=MAX_FILE_BYTES, what="a scenario file")
+                              ).hexdigest()
+    except ConfigError:
         return None
 
 

@@ -21,8 +21,12 @@ from harness.scenario._model import (
     WorldSpec,
 )
 from harness.scenario._worlds import World, make_world, world_kinds
+from harness.scenario._yaml import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_VALUES",
     "ActionCheck",
     "AgentSpec",
     "AnswerCheck",

@@ -31,7 +31,7 @@ MAX_FILE_BYTES = 1 << 20
 """1 MiB."""
 MAX_DEPTH = 64
 """Levels of nesting, the top-level mapping being level 1 and a scalar a level of its own."""
-MAX_VALUES = 1_000_000
+MAX_VALUES = 250_000
 """Keys, items and scalars, an alias counting as every value of what it names."""
 
 
@@ -51,8 +51,6 @@ class _Bounds:
     deep; an alias's own depth counts where it is used.
     """
 
-    anchors: dict[str, yaml.Node]
-
     def _init_bounds(self) -> None:
         self._level = 0
         self._values = 0
@@ -70,12 +68,13 @@ class _Bounds:
                 raise _Limit(f"alias *{event.anchor} is used inside the value it names (a "
                              "structure that contains itself)", line)
             values, height = size
-            self._count(values, self._level + height, line)
+            self._count(values, self._level + height, line, f" once alias *{event.anchor} is "
+                        "expanded")
             if self._heights:
                 self._heights[-1] = max(self._heights[-1], height)
             return node
         self._level += 1
-        self._count(1, self._level, line)
+        self._count(1, self._level, line, "")
         before = self._values
         self._heights.append(0)
         try:
@@ -88,14 +87,14 @@ class _Bounds:
         self._sizes[id(node)] = (self._values - before + 1, height)
         return node
 
-    def _count(self, values: int, level: int, line: int) -> None:
+    def _count(self, values: int, level: int, line: int, how: str) -> None:
         if level > MAX_DEPTH:
-            raise _Limit(f"nested more than {MAX_DEPTH} levels deep, aliases expanded (a "
-                         f"scenario may nest at most {MAX_DEPTH})", line)
+            raise _Limit(f"nested more than {MAX_DEPTH} levels deep{how} (a scenario may nest "
+                         f"at most {MAX_DEPTH})", line)
         self._values += values
         if self._values > MAX_VALUES:
-            raise _Limit(f"more than {MAX_VALUES:,} values, aliases expanded (a scenario may "
-                         f"hold at most {MAX_VALUES:,})", line)
+            raise _Limit(f"more than {MAX_VALUES:,} values{how} (a scenario may hold at most "
+                         f"{MAX_VALUES:,})", line)
 
 
 class _PyBoundedLoader(_Bounds, yaml.SafeLoader):
