@@ -152,10 +152,15 @@ def invalid_plans() -> Stepper:
     return s
 
 
-def every_step_refused_then_reflection_fails() -> Stepper:
+def every_step_refused() -> Stepper:
     roles = make_roles(research={"limits": RunLimits(llm_calls=0)})
     s = Stepper(make_config(roles=roles))
-    s.plan([plan_step("s1", "research")])
+    s.plan([plan_step("s1", "research")])  # its slice has no call: straight to reflection
+    return s
+
+
+def every_step_refused_then_reflection_fails() -> Stepper:
+    s = every_step_refused()
     s.reflect("fail", reason="nothing could run")
     return s
 
@@ -412,10 +417,8 @@ def test_the_walks_reach_every_target_the_design_allows_and_no_other() -> None:
 
 def _event(kind: str, effect_id: str) -> Any:
     """An event of ``kind``, well formed, answering ``effect_id``."""
-    response = ModelResponse(id="m", model="claude-haiku-4-5", content=({"type": "text",
-                                                                        "text": "x"},),
-                             stop_reason="end_turn", usage=Usage(input_tokens=1,
-                                                                 output_tokens=1))
+    response = ModelResponse(id="m", model="claude-haiku-4-5", content=(text("x"),),
+                             stop_reason="end_turn", usage=Usage(input_tokens=1, output_tokens=1))
     return {
         "run_started": lambda: RunStarted(run_id="again", task="t", config=make_config()),
         "model_replied": lambda: ModelReplied(effect_id=effect_id, response=response),
@@ -431,17 +434,10 @@ IN_STATE: dict[str, Callable[[], Stepper]] = {
     P: lambda: Stepper(make_config()),
     E: lambda: Stepper(make_config(orchestrator=DIRECT)),
     A: lambda: side_effect_unknown(late=False),
-    R: lambda: every_step_refused_then_reflection_fails_before_reflecting(),
+    R: every_step_refused,
     D: plain,
     F: direct_step_call_fails,
 }
-
-
-def every_step_refused_then_reflection_fails_before_reflecting() -> Stepper:
-    roles = make_roles(research={"limits": RunLimits(llm_calls=0)})
-    s = Stepper(make_config(roles=roles))
-    s.plan([plan_step("s1", "research")])
-    return s
 
 
 ILLEGAL = [(s, k) for s in (Z, P, E, A, R) for k in EVENT_KINDS if k not in DESIGN[s]]
