@@ -44,9 +44,9 @@ from harness.scenario import ActionCheck, Goals
 from harness.store import INTENT, Record
 
 ROOT = Path(__file__).resolve().parent.parent
-PLANTED = ROOT / "scenarios" / "examples" / "unguarded-refunds.yaml"
+PLANTED = ROOT / "examples" / "unguarded-refunds.yaml"
 SUPPORT = ROOT / "scenarios" / "support" / "refund-broken-mug.yaml"
-SHIPPED = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "examples" not in p.parts)
+SHIPPED = sorted((ROOT / "scenarios").rglob("*.yaml"))
 
 
 # -- the planted bug ---------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_workers_and_concurrency_give_the_same_bytes_in_plan_order(tmp_path: Pat
     # the order is the plan's: scenario files in load order, then model, then trial
     opts = SuiteOptions(paths=(str(SCENARIOS),), trials=4, faults="chaos")
     expected = [s.key for s in plan(load_all(opts.paths), opts)]
-    assert _keys(tmp_path / "w2-c8") == expected and len(expected) == 16
+    assert _keys(tmp_path / "w2-c8") == expected and len(expected) == 12
 
 
 # --- a re-run trial is the same trial ------------------------------------------------
