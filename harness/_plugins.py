@@ -166,10 +166,10 @@ def _import(reference: str) -> Any:
             raise PluginError(f"cannot import {reference!r}: no module named {err.name!r}"
                               ) from None
         raise PluginError(f"cannot import {reference!r}: importing {module_name!r} failed: "
-                          f"{err}") from None
+                          f"{first_line(err)}") from None
     except Exception as err:  # the plug-in's own module is broken: say so, no traceback
         raise PluginError(f"cannot import {reference!r}: importing {module_name!r} failed: "
-                          f"{type(err).__name__}: {err}") from None
+                          f"{type(err).__name__}: {first_line(err)}") from None
     for part in attr_path.split("."):
         try:
             obj = getattr(obj, part)
@@ -177,6 +177,11 @@ def _import(reference: str) -> Any:
             raise PluginError(f"cannot import {reference!r}: {_describe(obj)} has no "
                               f"attribute {part!r}") from None
     return obj
+
+
+def first_line(err: BaseException) -> str:
+    """An error's first line: messages here are one line (pydantic's run to several)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def clear_caches() -> None:

@@ -60,7 +60,7 @@ def profile_rates(profile: str) -> Mapping[str, float]:
     from harness._plugins import PluginError, is_reference, registered, resolve
 
     if not is_reference(profile) and profile not in registered("fault_profile"):
-        raise ConfigError(f"unknown fault profile {profile!r}; choose one of "
+        raise ConfigError(f"unknown profile {profile!r}; choose one of "
                           f"{', '.join(fault_profile_names())} or give an import reference, "
                           "package.module:attribute", field="faults.profile")
     try:

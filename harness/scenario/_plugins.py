@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness._plugins import PluginError, is_reference, resolve
+from harness._plugins import PluginError, first_line, is_reference, resolve
 from harness._world import World
 from harness.errors import ConfigError
 from harness.llm import ModelProfile, PriceTable, load_prices, parse_price_table
@@ -74,7 +74,7 @@ def resolve_parts(scenario: Scenario, path: Path) -> ScenarioParts:
             t.info()
         except Exception as err:  # pydantic cannot make a schema of the input model
             raise PlugInError(f"tool {t.name!r}: its input model {t.input_model.__name__} "
-                              f"has no JSON schema: {err}", ("tools", i)) from None
+                              f"has no JSON schema: {first_line(err)}", ("tools", i)) from None
     human = _part("human", scenario.human.policy, ("human", "policy"))
     approver = _build(human, scenario.human, ("human", "policy"), "the approver policy")
     if not inspect.iscoroutinefunction(getattr(approver, "decide", None)):
@@ -88,20 +88,25 @@ def resolve_parts(scenario: Scenario, path: Path) -> ScenarioParts:
                          profiles=profiles, prices=_prices(scenario.prices, path))
 
 
-def _build(factory: Callable[[Any], Any], arg: Any, loc: tuple[int | str, ...], what: str
-           ) -> Any:
+def _build(factory: Callable[[Any], Any], arg: Any, loc: tuple[int | str, ...], what: str,
+           *, state_errors: bool = False) -> Any:
+    """Call a plug-in's factory; with ``state_errors``, a ``ValidationError`` is the
+    state's, for the caller to locate in the scenario's ``world.state``."""
     try:
         return factory(arg)
-    except ValidationError:
-        raise
+    except ValidationError as err:
+        if state_errors:
+            raise
+        raise PlugInError(f"{what} failed when called: {first_line(err)}", loc) from None
     except Exception as err:  # the plug-in's own code failed: say where, no traceback
-        raise PlugInError(f"{what} failed when called: {type(err).__name__}: {err}", loc
-                          ) from None
+        raise PlugInError(f"{what} failed when called: {type(err).__name__}: "
+                          f"{first_line(err)}", loc) from None
 
 
 def build_world(parts: ScenarioParts, scenario: Scenario) -> World:
     """The world once, at load: its tools' schemas, and proof the factory makes a World."""
-    world = _build(parts.world, scenario.world.state, ("world", "kind"), "the world factory")
+    world = _build(parts.world, scenario.world.state, ("world", "kind"), "the world factory",
+                   state_errors=True)
     if not isinstance(world, World):
         raise PlugInError(f"{scenario.world.kind!r} made {type(world).__name__}, not a "
                           "harness.World", ("world", "kind"))

@@ -188,7 +188,9 @@ def _find_shape(fn: Callable[..., Any]) -> _Shape:
     try:
         hints = get_type_hints(fn, include_extras=True)
     except Exception as err:  # an annotation that names nothing
-        raise UsageError(f"tool {label!r}: its annotations cannot be resolved: {err}") from None
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UsageError(f"tool {label!r}: its annotations cannot be resolved: {detail}"
+                         ) from None
     params = list(inspect.signature(fn).parameters.values())
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -218,7 +220,9 @@ def _find_shape(fn: Callable[..., Any]) -> _Shape:
             f"{label}_input", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
         model.model_json_schema()
     except Exception as err:  # a type pydantic cannot validate or describe
-        raise UsageError(f"tool {label!r}: its input model cannot be built: {err}") from None
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UsageError(f"tool {label!r}: its input model cannot be built: {detail}"
+                         ) from None
     return _Shape(model, False, ctx_param, key_param, len(params))
 
 
