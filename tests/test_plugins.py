@@ -307,10 +307,13 @@ def test_a_price_table_may_be_a_file_beside_the_scenario(tmp_path: Path,
     dear = run_suite(SuiteOptions(paths=(str(dear_file),), out=tmp_path / "b", trials=1,
                                   tracing=False, progress=False))
     assert dear.results[0].cost_usd > cheap.results[0].cost_usd
-    missing = tmp_path / "missing.yaml"
-    missing.write_text(text + "prices: nowhere.json\n")
-    assert main(["scenarios", str(missing)]) == 2
-    assert "field 'prices'" in capsys.readouterr().err
+    for given, says in (("nowhere.json", "cannot read the price table"),
+                        ("plugin_parts:GENTLE", "not a price table")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text + f"prices: {given}\n")
+        assert main(["scenarios", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert f"bad.yaml:{len(text.splitlines()) + 1}, field 'prices'" in err and says in err
 
 
 def test_harness_never_imports_fakes() -> None:
