@@ -146,8 +146,9 @@ def _resolve(kind: str, text: str) -> Any:
             names = ", ".join(sorted(registered(kind))) or "none (is the package installed?)"
             raise PluginError(f"unknown {k.noun} {text!r}; registered: {names}; or give an "
                               "import reference, package.module:attribute")
-        obj = _import(ep.value)
-        where = f"{text!r} (registered as {ep.value!r})"
+        target = f"{ep.module}:{ep.attr}" if ep.attr else ep.module  # extras dropped
+        obj = _import(target)
+        where = f"{text!r} (registered as {target!r})"
     problem = k.check(obj)
     if problem is not None:
         raise PluginError(f"{where} is {_describe(obj)}: {problem}")

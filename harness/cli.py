@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                      "the trial number")
     run.add_argument("--faults", metavar="PROFILE",
                      help="fault profile for every scenario: none, flaky-tools, hostile-tools, "
-                     "api-brownout, crashy, chaos (default: each scenario's own)")
+                     "api-brownout, crashy, chaos, a registered one or package.module:attr "
+                     "(default: each scenario's own)")
     run.add_argument("--concurrency", type=int, default=32, metavar="C",
                      help="trials in flight at once in each process")
     run.add_argument("--workers", type=int, default=1, metavar="N",

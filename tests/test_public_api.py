@@ -11,6 +11,8 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 import harness
@@ -134,3 +136,18 @@ def test_a_type_pydantic_cannot_describe_is_refused_when_declared() -> None:
     with pytest.raises(UsageError, match="input model cannot be built") as err:
         harness.tool(adjust)
     assert "\n" not in str(err.value)
+
+
+@harness.tool
+async def echo(name: str, count: int, tags: list[str] | None = None) -> dict[str, Any]:
+    return {"name": name, "count": count, "tags": tags}
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(), st.integers(-(10**9), 10**9), st.none() | st.lists(st.text(), max_size=3))
+def test_a_typed_tool_receives_exactly_what_the_model_sent(
+        name: str, count: int, tags: list[str] | None) -> None:
+    given_input: dict[str, Any] = {"name": name, "count": count}
+    if tags is not None:
+        given_input["tags"] = tags
+    assert run(echo, given_input) == ({"name": name, "count": count, "tags": tags}, False, None)
