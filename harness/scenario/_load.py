@@ -121,8 +121,9 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
         for j, t in enumerate(role.tools):
             if t not in tool_names:
                 raise _error(path, node, ("agent", "roles", i, "tools", j),
-                             f"unknown tool {t!r}; the {scenario.world.kind} world and the "
-                             f"scenario's tools are {', '.join(sorted(tool_names))}")
+                             f"unknown tool {t!r}; the {scenario.world.kind} world "
+                             + ("and the scenario's tools are " if parts.tools else "has ")
+                             + ", ".join(sorted(tool_names)))
     if a.verification_role is not None and a.verification_role not in role_names:
         raise _error(path, node, ("agent", "verification_role"),
                      f"{a.verification_role!r} is not one of the roles {role_names}")
