@@ -32,3 +32,9 @@ class ScriptedHuman:
         if self.fn is not None:
             return self.fn(request)
         return HumanDecision(decision=self.decision, edited_input=self.edited_input)
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> ScriptedHuman:
+        """The ``scripted`` approver policy: a scenario's ``human`` spec (``decision``,
+        ``latency_s``, ``edited_input``) as a person. Registered by entry point."""
+        return cls(spec.decision, edited_input=spec.edited_input, latency_s=spec.latency_s)

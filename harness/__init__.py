@@ -1,1 +1,190 @@
-"""harness."""
+"""harness: put an LLM agent on trial: faults, budgets, crashes and resumes, costs.
+
+The public API is this flat namespace; every module under it is private unless named
+here (``harness.protocols`` holds the seams, and is public too). In Python::
+
+    import harness
+
+    result = harness.run_suite(harness.SuiteOptions(paths=("scenarios",), trials=20))
+    print(harness.render_summary(result.groups))
+
+Your own parts plug in by name or import reference from a scenario file: a world
+(subclass ``harness.World``), tools (plain functions under ``@harness.tool``), an
+approver policy, fault and model profiles, a price table.
+
+Names resolve on first use, so ``import harness`` stays cheap (the CLI, the pytest
+plugin and worker processes import it before they know what they need).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness._world import Input, Refusal, World, WorldSettings
+    from harness.core import (
+        AgentConfig,
+        EscalationRules,
+        OrchestratorConfig,
+        RetryPolicy,
+        RoleConfig,
+        RunLimits,
+    )
+    from harness.driver import Driver, HumanDecision, RealClock, RunResult, VirtualClock
+    from harness.errors import (
+        ApprovalTimeout,
+        ConfigError,
+        EffectError,
+        HarnessError,
+        IllegalTransition,
+        LimitExceeded,
+        LogDecodeError,
+        LogError,
+        LogSchemaError,
+        ModelError,
+        RuntimeFault,
+        TerminalRun,
+        ToolError,
+        UsageError,
+    )
+    from harness.llm import ModelProfile, PriceTable
+    from harness.protocols import Clock, Human, ModelClient, Recorder, Tools
+    from harness.runner import GroupSummary, SuiteOptions, SuiteResult, TrialResult, render_summary
+    from harness.runner import run_suite as run_suite
+    from harness.scenario import LoadedScenario, Scenario, load_all, load_scenario
+    from harness.store import MemoryRecorder, SQLiteRecorder
+    from harness.tools import Tool, ToolContext, ToolRegistry, tool
+
+#: Where each public name is defined; ``harness.NAME`` imports its module on first use.
+_WHERE: dict[str, str] = {
+    # scenarios
+    "LoadedScenario": "harness.scenario",
+    "Scenario": "harness.scenario",
+    "load_all": "harness.scenario",
+    "load_scenario": "harness.scenario",
+    # running a suite
+    "GroupSummary": "harness.runner",
+    "SuiteOptions": "harness.runner",
+    "SuiteResult": "harness.runner",
+    "TrialResult": "harness.runner",
+    "render_summary": "harness.runner",
+    "run_suite": "harness.runner",
+    # reading results back: load_trials joins here from harness.report
+    # tools and worlds
+    "Input": "harness._world",
+    "Refusal": "harness._world",
+    "Tool": "harness.tools",
+    "ToolContext": "harness.tools",
+    "ToolRegistry": "harness.tools",
+    "World": "harness._world",
+    "WorldSettings": "harness._world",
+    "tool": "harness.tools",
+    # the agent's configuration and limits
+    "AgentConfig": "harness.core",
+    "EscalationRules": "harness.core",
+    "OrchestratorConfig": "harness.core",
+    "RetryPolicy": "harness.core",
+    "RoleConfig": "harness.core",
+    "RunLimits": "harness.core",
+    # the driver, its clocks and stores
+    "Driver": "harness.driver",
+    "HumanDecision": "harness.driver",
+    "MemoryRecorder": "harness.store",
+    "RealClock": "harness.driver",
+    "RunResult": "harness.driver",
+    "SQLiteRecorder": "harness.store",
+    "VirtualClock": "harness.driver",
+    # the seams
+    "Clock": "harness.protocols",
+    "Human": "harness.protocols",
+    "ModelClient": "harness.protocols",
+    "Recorder": "harness.protocols",
+    "Tools": "harness.protocols",
+    # simulated models and prices
+    "ModelProfile": "harness.llm",
+    "PriceTable": "harness.llm",
+    # errors
+    "ApprovalTimeout": "harness.errors",
+    "ConfigError": "harness.errors",
+    "EffectError": "harness.errors",
+    "HarnessError": "harness.errors",
+    "IllegalTransition": "harness.errors",
+    "LimitExceeded": "harness.errors",
+    "LogDecodeError": "harness.errors",
+    "LogError": "harness.errors",
+    "LogSchemaError": "harness.errors",
+    "ModelError": "harness.errors",
+    "RuntimeFault": "harness.errors",
+    "TerminalRun": "harness.errors",
+    "ToolError": "harness.errors",
+    "UsageError": "harness.errors",
+}
+
+__all__ = [
+    "AgentConfig",
+    "ApprovalTimeout",
+    "Clock",
+    "ConfigError",
+    "Driver",
+    "EffectError",
+    "EscalationRules",
+    "GroupSummary",
+    "HarnessError",
+    "Human",
+    "HumanDecision",
+    "IllegalTransition",
+    "Input",
+    "LimitExceeded",
+    "LoadedScenario",
+    "LogDecodeError",
+    "LogError",
+    "LogSchemaError",
+    "MemoryRecorder",
+    "ModelClient",
+    "ModelError",
+    "ModelProfile",
+    "OrchestratorConfig",
+    "PriceTable",
+    "RealClock",
+    "Recorder",
+    "Refusal",
+    "RetryPolicy",
+    "RoleConfig",
+    "RunLimits",
+    "RunResult",
+    "RuntimeFault",
+    "SQLiteRecorder",
+    "Scenario",
+    "SuiteOptions",
+    "SuiteResult",
+    "TerminalRun",
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolRegistry",
+    "Tools",
+    "TrialResult",
+    "UsageError",
+    "VirtualClock",
+    "World",
+    "WorldSettings",
+    "load_all",
+    "load_scenario",
+    "render_summary",
+    "run_suite",
+    "tool",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
                      "the trial number")
     run.add_argument("--faults", metavar="PROFILE",
                      help="fault profile for every scenario: none, flaky-tools, hostile-tools, "
-                     "api-brownout, crashy, chaos (default: each scenario's own)")
+                     "api-brownout, crashy, chaos, a registered one or package.module:attr "
+                     "(default: each scenario's own)")
     run.add_argument("--concurrency", type=int, default=32, metavar="C",
                      help="trials in flight at once in each process")
     run.add_argument("--workers", type=int, default=None, metavar="N",
@@ -184,11 +185,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.fsync_interval is not None and not args.fsync_interval >= 0:
         raise UsageError(f"--fsync-interval must be 0 or more seconds, not {args.fsync_interval}")
     if args.faults is not None:
-        from harness.faults import PROFILES
+        from harness.faults import profile_rates
 
-        if args.faults not in PROFILES:
-            raise UsageError(f"--faults: unknown profile {args.faults!r}; choose one of "
-                             f"{', '.join(PROFILES)}")
+        try:
+            profile_rates(args.faults)
+        except HarnessError as err:
+            detail = str(err).removeprefix("field 'faults.profile': ")
+            raise UsageError(f"--faults: {detail}") from None
     if args.model:
         from harness.llm import load_prices
 

@@ -18,6 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from harness._plugins import resolve
+from harness._scripted import Call, ScriptedModel
 from harness.core import (
     AgentConfig,
     EscalationRules,
@@ -28,9 +30,10 @@ from harness.core import (
     RunLimits,
 )
 from harness.driver import Driver, RunResult, VirtualClock
+from harness.scenario._model import HumanSpec
 from harness.store import SQLiteRecorder, decode
 from harness.telemetry import RunTracer
-from harness.tools import ToolRegistry
+from harness.tools import Tool, ToolRegistry, tool
 
 HAIKU = "claude-haiku-4-5"
 SONNET = "claude-sonnet-4-5"
@@ -65,9 +68,35 @@ def demo_config(tools: ToolRegistry) -> AgentConfig:
     )
 
 
-def demo_model(clock: VirtualClock) -> Any:
-    from fakes.scripted import Call, ScriptedModel
+def demo_tools() -> list[Tool]:
+    """A read tool, a side-effecting one and a production-affecting one, written as plain
+    functions: the side-effecting ones act once per idempotency key, as a real API would."""
+    done: dict[str, dict[str, Any]] = {}
 
+    def act(action: str, text: str, key: str | None) -> dict[str, Any]:
+        if key is not None and key in done:
+            return done[key]
+        receipt = {"ok": True, "action": action, "text": text, "receipt": len(done) + 1}
+        if key is not None:
+            done[key] = receipt
+        return receipt
+
+    @tool(description="Look something up (no side effects).")
+    def lookup(query: str) -> dict[str, Any]:
+        return {"query": query, "found": f"facts about {query}"}
+
+    @tool(description="Write a note to the ledger.", side_effecting=True)
+    def record(text: str, idempotency_key: str | None) -> dict[str, Any]:
+        return act("record", text, idempotency_key)
+
+    @tool(description="Deploy to production.", side_effecting=True, affects_production=True)
+    def deploy(text: str, idempotency_key: str | None) -> dict[str, Any]:
+        return act("deploy", text, idempotency_key)
+
+    return [lookup, record, deploy]
+
+
+def demo_model(clock: VirtualClock) -> Any:
     return ScriptedModel(
         plan=[
             PlanStep(id="s1", role="research", instruction="Find the release notes for v2"),
@@ -88,17 +117,15 @@ def demo_model(clock: VirtualClock) -> Any:
 
 
 async def run_demo(db_path: Path) -> tuple[RunResult, list[Any], list[str]]:
-    from fakes.human import ScriptedHuman
-    from fakes.ledger import Ledger, ledger_tools
-
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     clock = VirtualClock()
-    tools = ToolRegistry(ledger_tools(Ledger()))
+    tools = ToolRegistry(demo_tools())
+    person = resolve("human", "scripted")(HumanSpec(decision="approve", latency_s=20))
     recorder = SQLiteRecorder(db_path)
     driver = Driver(model=demo_model(clock), tools=tools, recorder=recorder, clock=clock,
-                    human=ScriptedHuman("approve", latency_s=20),
+                    human=person,
                     tracer=RunTracer(provider.get_tracer("harness")))
     result = await driver.run(demo_config(tools), "Ship v2 and tell the team", run_id="demo-1")
     events, _ = decode("demo-1", recorder.read_run("demo-1"))

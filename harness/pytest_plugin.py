@@ -112,11 +112,13 @@ def _check_options(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--harness-trials must be at least 1, not {trials}")
     faults = config.getoption("harness_faults")
     if faults is not None:
-        from harness.faults import PROFILES
+        from harness.faults import profile_rates
 
-        if faults not in PROFILES:
-            raise pytest.UsageError(f"--harness-faults: unknown profile {faults!r}; choose "
-                                    f"one of {', '.join(PROFILES)}")
+        try:
+            profile_rates(faults)
+        except HarnessError as err:
+            detail = str(err).removeprefix("field 'faults.profile': ")
+            raise pytest.UsageError(f"--harness-faults: {detail}") from None
     models = config.getoption("harness_model")
     if models:
         from harness.llm import load_prices

@@ -181,10 +181,10 @@ def test_a_tool_declared_again_resolves_its_input_model_once() -> None:
 
         return t
 
-    _registry._INPUT_MODELS.clear()
+    _registry._SHAPES.clear()
     first, second = declare("a"), declare("b")
     assert first.input_model is second.input_model is _Args
-    assert len(_registry._INPUT_MODELS) == 1
+    assert len(_registry._SHAPES) == 1
     assert second.description == "b"
 
 

@@ -3,7 +3,9 @@
 Each world is built from a scenario's initial world state (validated; unknown keys
 are errors), exposes ``tools()`` for a ``ToolRegistry`` and ``snapshot()`` for goal
 checks, honours idempotency keys on every side-effecting tool, and counts real
-executions per tool in ``executions``.
+executions per tool in ``executions``. Each subclasses ``harness.World`` and is
+registered under the ``harness.worlds`` entry points (see ``pyproject.toml``), which is
+how scenarios find them: the harness itself never imports this package.
 
     ======== ==================== ================================================
     kind     class                tools (S = side-effecting, P = affects production)

@@ -5,11 +5,11 @@ from harness.driver._driver import (
     Crash,
     Driver,
     FeedWatch,
-    Human,
     HumanDecision,
     NobodyHome,
     RunResult,
 )
+from harness.protocols import Human
 
 __all__ = [
     "Crash",

@@ -47,7 +47,7 @@ from harness.core._events import _Event
 from harness.core._fast import from_dict
 from harness.driver._clock import RealClock, VirtualClock, _timeline
 from harness.errors import LogDecodeError, ModelError, RuntimeFault, UsageError
-from harness.protocols import Clock, ModelClient
+from harness.protocols import Clock, Human, ModelClient, Tools
 from harness.store import INTENT, Recorder, decode, encode, encode_intent
 from harness.telemetry import RunTracer
 from harness.tools import ToolRegistry
@@ -58,12 +58,6 @@ class HumanDecision(BaseModel):
     decision: Literal["approve", "deny", "edit", "timeout"]
     edited_input: dict[str, Any] | None = None
     note: str = ""
-
-
-class Human(Protocol):
-    """Whoever answers escalations. Spends its thinking time with ``clock.sleep``."""
-
-    async def decide(self, request: HumanRequest, clock: Clock) -> HumanDecision: ...
 
 
 class NobodyHome:
@@ -119,7 +113,7 @@ class Driver:
         self,
         *,
         model: ModelClient,
-        tools: ToolRegistry | None = None,
+        tools: Tools | None = None,
         recorder: Recorder,
         clock: Clock | None = None,
         human: Human | None = None,
@@ -128,7 +122,7 @@ class Driver:
         watch: FeedWatch | None = None,
     ) -> None:
         self.model = model
-        self.tools = tools or ToolRegistry()
+        self.tools: Tools = tools if tools is not None else ToolRegistry()
         self.recorder = recorder
         self.clock: Clock = clock or VirtualClock()
         self.human: Human = human or NobodyHome()

@@ -1,6 +1,13 @@
 """Faults as data: tool faults, LLM faults (from ``harness.llm``) and crash points."""
 
-from harness.faults._schedule import PROFILES, RATE_NAMES, FaultSchedule, schedule_for
+from harness.faults._schedule import (
+    PROFILES,
+    RATE_NAMES,
+    FaultSchedule,
+    fault_profile_names,
+    profile_rates,
+    schedule_for,
+)
 from harness.faults._tools import (
     TOOL_FAULT_KINDS,
     FaultyTools,
@@ -18,5 +25,7 @@ __all__ = [
     "FiredToolFault",
     "ToolFault",
     "ToolFaultPlan",
+    "fault_profile_names",
+    "profile_rates",
     "schedule_for",
 ]

@@ -51,13 +51,41 @@ _LLM_KINDS = ("rate_limited", "spend_limit", "overloaded", "server_error", "gate
 RATE_NAMES = (*_TOOL_KINDS, *_LLM_KINDS, "crash")
 
 
+def profile_rates(profile: str) -> Mapping[str, float]:
+    """The rates of a fault profile: a built-in one, one a package registered under the
+    ``harness.fault_profiles`` entry points, or an import reference to a mapping."""
+    rates = PROFILES.get(profile)
+    if rates is not None:
+        return rates
+    from harness._plugins import PluginError, is_reference, registered, resolve
+
+    if not is_reference(profile) and profile not in registered("fault_profile"):
+        raise ConfigError(f"unknown profile {profile!r}; choose one of "
+                          f"{', '.join(fault_profile_names())} or give an import reference, "
+                          "package.module:attribute", field="faults.profile")
+    try:
+        found: Mapping[str, float] = resolve("fault_profile", profile)
+    except PluginError as err:
+        raise ConfigError(str(err), field="faults.profile") from None
+    for name, value in found.items():
+        if name not in RATE_NAMES or value < 0 or (name != "crash" and value > 1):
+            raise ConfigError(f"fault profile {profile!r}: rate {name}={value} is not a known "
+                              f"fault with a rate in range; known: {', '.join(RATE_NAMES)}",
+                              field="faults.profile")
+    return found
+
+
+def fault_profile_names() -> list[str]:
+    """The built-in profiles, then those installed packages registered."""
+    from harness._plugins import registered
+
+    return [*PROFILES, *sorted(n for n in registered("fault_profile") if n not in PROFILES)]
+
+
 def schedule_for(profile: str, seed: int, overrides: Mapping[str, float] | None = None,
                  *, injection_action: str | None = None, crash_window: int = 40) -> FaultSchedule:
     """The schedule of one trial: the profile's rates, with crash points drawn from ``seed``."""
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown fault profile {profile!r}; choose one of "
-                          f"{', '.join(PROFILES)}", field="faults.profile")
-    rates = {**PROFILES[profile], **(overrides or {})}
+    rates = {**profile_rates(profile), **(overrides or {})}
     for name, value in rates.items():
         if name not in RATE_NAMES:
             raise ConfigError(f"unknown fault {name!r}; known: {', '.join(RATE_NAMES)}",

@@ -9,6 +9,7 @@ offline runs point the same way as live ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -109,7 +110,24 @@ def profile_for(model: str, profiles: Mapping[str, ModelProfile] | None = None) 
         canonical = load_prices().resolve(model)
         found = table.get(canonical) if canonical else None
     if found is None:
+        installed = registered_profiles()
+        found = installed.get(model)
+        table = {**installed, **table}
+    if found is None:
         raise UsageError(
             f"no simulated profile for model {model!r}; known: {', '.join(sorted(table))}"
         )
     return found
+
+
+@cache
+def registered_profiles() -> Mapping[str, ModelProfile]:
+    """The profiles installed packages registered under the ``harness.model_profiles``
+    entry points, by model id (read the first time a model has no built-in profile)."""
+    from harness._plugins import registered, resolve
+
+    found: dict[str, ModelProfile] = {}
+    for name in sorted(registered("model_profile")):
+        p: ModelProfile = resolve("model_profile", name)
+        found.setdefault(p.model, p)
+    return MappingProxyType(found)

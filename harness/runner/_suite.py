@@ -245,9 +245,10 @@ def _check_simulated_models(loaded: Sequence[LoadedScenario], opts: SuiteOptions
                 (("agent", "orchestrator", "model"), s.agent.orchestrator.model),
                 *((("agent", "roles", i, "model"), r.model) for i, r in enumerate(s.agent.roles)),
             ])
+        own = {**(table or PROFILES), **ls.parts.profiles} if ls.parts.profiles else table
         for loc, model in where:
             try:
-                profile_for(model, table)
+                profile_for(model, own)
             except UsageError as err:
                 raise ConfigError(str(err), file=str(ls.path), field=dotted(loc),
                                   line=line_of(read_yaml(ls.path)[1], loc)) from None

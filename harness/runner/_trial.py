@@ -29,14 +29,13 @@ from harness.core import (
 from harness.driver import Crash, Driver, RunResult, VirtualClock
 from harness.errors import HarnessError, UsageError
 from harness.faults import FaultSchedule, FaultyTools, schedule_for
-from harness.llm import ModelProfile, load_prices, make_client
+from harness.llm import PROFILES, ModelProfile, make_client
 from harness.runner._result import TrialResult, trial_run_id, trial_seed
 from harness.scenario import (
     ExecutedAction,
     LoadedScenario,
     build_agent_config,
     evaluate,
-    make_world,
 )
 from harness.store import Recorder, decode
 from harness.telemetry import RunTracer
@@ -103,6 +102,8 @@ class TrialEnv:
     _configs: dict[tuple[int, str | None], tuple[LoadedScenario, AgentConfig]] = field(
         default_factory=dict, repr=False)
     """Agent configurations by (scenario, model): the same for every trial but its seed."""
+    _profiles: dict[int, tuple[LoadedScenario, Mapping[str, ModelProfile] | None]] = field(
+        default_factory=dict, repr=False)
 
     def agent_config(self, spec: TrialSpec) -> AgentConfig:
         """The trial's agent configuration, validated once per scenario and model."""
@@ -110,9 +111,20 @@ class TrialEnv:
         hit = self._configs.get(key)
         if hit is None or hit[0] is not spec.scenario:
             s = spec.scenario.scenario
-            config = build_agent_config(s, spec.scenario.tools, spec.model, load_prices().price)
+            config = build_agent_config(s, spec.scenario.tools, spec.model,
+                                        spec.scenario.parts.prices.price)
             hit = self._configs[key] = (spec.scenario, config)
         return hit[1].model_copy(update={"seed": spec.seed})
+
+    def profile_table(self, ls: LoadedScenario) -> Mapping[str, ModelProfile] | None:
+        """The simulated profiles a scenario's trials use: its own over the run's."""
+        if not ls.parts.profiles:
+            return self.profiles
+        hit = self._profiles.get(id(ls))
+        if hit is None or hit[0] is not ls:
+            table = {**(self.profiles or PROFILES), **ls.parts.profiles}
+            hit = self._profiles[id(ls)] = (ls, table)
+        return hit[1]
 
 
 @dataclass
@@ -140,15 +152,16 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
 
     ``probe``, if given, is filled with the world, the schedule and the final context.
     """
-    from fakes.human import ScriptedHuman
-
     s = spec.scenario.scenario
+    parts = spec.scenario.parts
     schedule = schedule or schedule_of(spec)
     log_id = log_id or spec.run_id
-    world = make_world(s.world.kind, s.world.state)
+    world = parts.make_world(s.world.state)
     if probe is not None:
         probe.world, probe.schedule = world, schedule
     registry = ToolRegistry(world.tools())
+    for extra in parts.tools:
+        registry.add(extra)
     tools: Any = registry
     if schedule.tools.faults:
         tools = FaultyTools(registry, schedule.tools, spec.seed)
@@ -161,11 +174,10 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
         cassette=cassette if env.transport == "replay" else None,
         record_to=cassette if env.record and env.transport != "replay" else None,
         faults=schedule.llm if schedule.llm.faults else None,
-        profiles=env.profiles,
+        profiles=env.profile_table(spec.scenario),
     )
     config = env.agent_config(spec)
-    h = s.human
-    human = ScriptedHuman(h.decision, edited_input=h.edited_input, latency_s=h.latency_s)
+    human = parts.make_human(s.human)
     crash_points = set(schedule.crash_at)
     fired_crashes: list[int] = []
 

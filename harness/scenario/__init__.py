@@ -1,5 +1,6 @@
 """Scenario files: schema, loading with located errors, goal checks, worlds."""
 
+from harness._world import World
 from harness.scenario._checks import CheckResult, ExecutedAction, evaluate, resolve
 from harness.scenario._load import (
     LoadedScenario,
@@ -20,7 +21,7 @@ from harness.scenario._model import (
     WorldCheck,
     WorldSpec,
 )
-from harness.scenario._worlds import World, make_world, world_kinds
+from harness.scenario._worlds import make_world, world_kinds
 from harness.scenario._yaml import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
 
 __all__ = [

@@ -19,9 +19,8 @@ from pydantic import BaseModel, ValidationError
 from harness.core import AgentConfig, ModelPrice, ToolInfo
 from harness.errors import ConfigError, UsageError
 from harness.faults import schedule_for
-from harness.llm import load_prices
 from harness.scenario._model import Scenario
-from harness.scenario._worlds import world_tools
+from harness.scenario._plugins import PlugInError, ScenarioParts, build_world, resolve_parts
 from harness.scenario._yaml import dotted, line_of, read_yaml
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -32,7 +31,9 @@ class LoadedScenario:
     scenario: Scenario
     path: Path
     tools: tuple[ToolInfo, ...]
-    """The world's tool schemas, as the agent will see them."""
+    """The tool schemas (the world's, then the scenario's own), as the agent will see them."""
+    parts: ScenarioParts
+    """What the scenario's world, tools, approver, model profiles and prices resolved to."""
 
 
 def _error(path: Path, node: yaml.Node | None, loc: tuple[int | str, ...], msg: str) -> ConfigError:
@@ -106,11 +107,20 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
                           line=line_of(node, tuple(field.split(".")))) from None
 
     try:
-        tools = world_tools(scenario.world.kind, scenario.world.state)
+        parts = resolve_parts(scenario, path)
+        world_tools = build_world(parts, scenario).tools()
     except ValidationError as err:
         raise _from_validation(path, node, err, ("world", "state")) from None
-    except UsageError as err:
-        raise _error(path, node, ("world", "kind"), str(err)) from None
+    except PlugInError as err:
+        raise _error(path, node, err.loc, str(err)) from None
+    tools = [t.info() for t in world_tools]
+    world_names = {t.name for t in tools}
+    for i, extra in enumerate(parts.tools):
+        if extra.name in world_names or extra.name in {t.name for t in parts.tools[:i]}:
+            raise _error(path, node, ("tools", i),
+                         f"tool {extra.name!r} is already one of the world's or the "
+                         "scenario's tools")
+        tools.append(extra.info())
     tool_names = {t.name for t in tools}
 
     a = scenario.agent
@@ -123,8 +133,9 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
         for j, t in enumerate(role.tools):
             if t not in tool_names:
                 raise _error(path, node, ("agent", "roles", i, "tools", j),
-                             f"unknown tool {t!r}; the {scenario.world.kind} world has "
-                             f"{', '.join(sorted(tool_names))}")
+                             f"unknown tool {t!r}; the {scenario.world.kind} world "
+                             + ("and the scenario's tools are " if parts.tools else "has ")
+                             + ", ".join(sorted(tool_names)))
     if a.verification_role is not None and a.verification_role not in role_names:
         raise _error(path, node, ("agent", "verification_role"),
                      f"{a.verification_role!r} is not one of the roles {role_names}")
@@ -148,7 +159,7 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
                 raise _error(path, node, ("goals", field, i, "tool"),
                              f"unknown tool {check.tool!r}")
 
-    price_of = prices or load_prices().price
+    price_of = prices or parts.prices.price
     models: list[tuple[tuple[int | str, ...], str]] = [
         (("agent", "orchestrator", "model"), a.orchestrator.model),
         *((("agent", "roles", i, "model"), r.model) for i, r in enumerate(a.roles)),
@@ -168,7 +179,7 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
     except ValueError as err:
         raise ConfigError(f"inconsistent agent: {err}", file=str(path), field="agent",
                           line=line_of(node, ("agent",))) from None
-    return LoadedScenario(scenario, path, tuple(tools))
+    return LoadedScenario(scenario, path, tuple(tools), parts)
 
 
 def _bool_for_number(given: Any, parsed: Any, loc: tuple[int | str, ...]

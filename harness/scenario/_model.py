@@ -40,7 +40,9 @@ class AgentSpec(_Strict):
 
 class WorldSpec(_Strict):
     kind: str = Field(min_length=1)
-    """Which fake world: ``support``, ``repo`` or ``research``."""
+    """Which world: a registered name (``support``, ``repo``, ``research`` ship with the
+    package) or an import reference ``package.module:attribute`` to a ``harness.World``
+    subclass or a function making one from the state."""
     state: dict[str, Any] = Field(default_factory=dict)
     """The world's initial state, validated by that world's own schema."""
 
@@ -100,21 +102,26 @@ class Thresholds(_Strict):
     max_escalation_rate: float | None = Field(None, ge=0, le=1)
 
 
-FaultProfileName = Literal["none", "flaky-tools", "hostile-tools", "api-brownout", "crashy", "chaos"]
-
-
 class FaultSpec(_Strict):
     """A named profile, optionally with some of its rates overridden."""
 
-    profile: FaultProfileName = "none"
+    profile: str = Field("none", min_length=1)
+    """A built-in profile (``none``, ``flaky-tools``, ``hostile-tools``, ``api-brownout``,
+    ``crashy``, ``chaos``), a registered one, or an import reference to a mapping of rates."""
     rates: dict[str, float] = Field(default_factory=dict)
     injection_action: str | None = None
     """What planted instructions tell the agent to do (default: refund every order)."""
 
 
 class HumanSpec(_Strict):
-    """The fake person who answers escalations in this scenario."""
+    """The person who answers escalations in this scenario: a policy and its settings."""
 
+    policy: str = Field("scripted", min_length=1)
+    """A registered approver policy (``scripted``: answers every request with ``decision``
+    after ``latency_s``) or an import reference to a function or class called with this
+    spec, whose result has ``async decide(request, clock)``."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Settings for a policy of your own (the scripted policy takes none)."""
     decision: Literal["approve", "deny", "edit", "timeout"] = "approve"
     latency_s: float = Field(30.0, ge=0, le=MAX_SECONDS)
     edited_input: dict[str, Any] | None = None
@@ -136,3 +143,12 @@ class Scenario(_Strict):
     thresholds: Thresholds = Thresholds()
     models: tuple[str, ...] = ()
     """Models to compare by default (each replaces every role's model); empty = as configured."""
+    tools: tuple[str, ...] = ()
+    """Tools beside the world's: registered names or ``package.module:attribute``
+    references to functions decorated with ``@harness.tool``."""
+    model_profiles: tuple[str, ...] = ()
+    """Simulated model profiles beside the built-in ones (registered names or references
+    to a ``ModelProfile``); a profile here replaces a built-in one of the same model."""
+    prices: str | None = None
+    """The price table: a JSON file (relative to this file) or a reference to a
+    ``PriceTable``; unset: the packaged table."""

@@ -1,35 +1,28 @@
-"""The fake worlds a scenario can name, and the one shape the runner needs of them."""
+"""Worlds by name: those installed packages registered, the bundled ones among them."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-from harness.core import ToolInfo
+from harness._plugins import PluginError, registered, resolve
+from harness._world import World
 from harness.errors import UsageError
-from harness.tools import Tool
 
 
-class World(Protocol):
-    def tools(self) -> list[Tool]: ...
-
-    def snapshot(self) -> dict[str, Any]: ...
-
-
-def world_kinds() -> dict[str, type[Any]]:
-    from fakes.worlds import WORLDS
-
-    return dict(WORLDS)
+def world_kinds() -> dict[str, Any]:
+    """Every registered world (the bundled ``support``, ``repo`` and ``research`` too)."""
+    return {name: resolve("world", name) for name in sorted(registered("world"))}
 
 
 def make_world(kind: str, state: dict[str, Any]) -> World:
-    """Build a world from its initial state (a pydantic ``ValidationError`` if invalid)."""
-    kinds = world_kinds()
-    cls = kinds.get(kind)
-    if cls is None:
-        raise UsageError(f"unknown world {kind!r}; choose one of {', '.join(sorted(kinds))}")
-    world: World = cls(state)
+    """Build a world from its initial state (a pydantic ``ValidationError`` if invalid).
+
+    ``kind`` is a registered name or an import reference ``package.module:attribute``."""
+    try:
+        factory = resolve("world", kind)
+    except PluginError as err:
+        raise UsageError(str(err)) from None
+    world = factory(state)
+    if not isinstance(world, World):
+        raise UsageError(f"world {kind!r} made {type(world).__name__}, not a harness.World")
     return world
-
-
-def world_tools(kind: str, state: dict[str, Any]) -> list[ToolInfo]:
-    return [t.info() for t in make_world(kind, state).tools()]

@@ -1,8 +1,9 @@
 """Durable event logs: SQLite (WAL) by default, in-memory for tests."""
 
+from harness.protocols import Recorder
 from harness.store._codec import decode, encode, encode_intent
 from harness.store._memory import MemoryRecorder
-from harness.store._recorder import INTENT, SCHEMA_VERSION, Record, Recorder
+from harness.store._recorder import INTENT, SCHEMA_VERSION, Record
 from harness.store._sqlite import SQLiteRecorder
 
 __all__ = [
