@@ -34,8 +34,10 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 
 #: sha256 of ``trials.jsonl`` from ``harness run scenarios --trials 5 --faults chaos
-#: --no-trace`` on the commit before plug-ins existed; the plug-in path must change nothing.
-BUNDLED_CHAOS_SHA256 = "b5aa8a1db6da92c482682144767e45f8156bb042fcd1e027eb4947f2c11267ce"
+#: --no-trace`` on the commit before plug-ins existed (taken again, equal on both sides of
+#: the merge, once the file came to be written in plan order and the broken example left
+#: ``scenarios/``); the plug-in path must change nothing.
+BUNDLED_CHAOS_SHA256 = "0d6cfae86c4f0db540301fcd5391bd97068978018da29fa2ff13eafc22f7e491"
 
 TICKETS = """\
 name: {name}
