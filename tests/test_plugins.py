@@ -28,7 +28,7 @@ from harness import _plugins
 from harness.cli import main
 from harness.llm._profiles import registered_profiles
 from harness.runner import SuiteOptions, run_suite
-from harness.runner import _suite as suite_module
+from harness.runner import _workers as workers_module
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -220,7 +220,7 @@ def test_registered_names_resolve_in_spawned_workers_as_in_process(
                                    progress=False))
     assert alone.passed
     assert any(f["kind"] == "latency" for r in alone.results for f in r.faults)
-    monkeypatch.setattr(suite_module, "_forkable", lambda: False)  # spawn: a fresh interpreter
+    monkeypatch.setattr(workers_module, "_forkable", lambda: False)  # spawn: a fresh interpreter
     spread = run_suite(SuiteOptions(paths=(str(path),), out=tmp_path / "two", workers=2,
                                     tracing=False, progress=False))
     assert [r.model_dump() for r in spread.results] == [r.model_dump() for r in alone.results]
