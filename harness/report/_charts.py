@@ -60,10 +60,9 @@ def _png(fig: Figure) -> bytes:
 
 
 def _figure(title: str, note: str) -> tuple[Figure, Any]:
-    fig, ax = plt.subplots(figsize=(7.2, 4.0), layout="constrained")
-    ax.set_title(title, fontsize=11, loc="left")
-    fig.text(0.01, 0.005, note, fontsize=7, color="#555555", ha="left", va="bottom", wrap=True)
-    fig.get_layout_engine().set(h_pad=0.12)  # type: ignore[union-attr,call-arg]
+    fig, ax = plt.subplots(figsize=(7.2, 4.2), layout="constrained")
+    fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    ax.set_title(note, fontsize=7, color="#555555", loc="left", wrap=True)
     return fig, ax
 
 
@@ -92,12 +91,16 @@ def cost_histogram(trials: pd.DataFrame, overall: dict[str, Any] | None, note: s
     cost = (overall or {}).get("cost_usd") or {}
     p50 = cost.get("p50", float(np.quantile(costs, 0.5)))
     p99 = cost.get("p99", float(np.quantile(costs, 0.99)))
-    for value, label, colour in ((p50, "P50", "#2e7d32"), (p99, "P99", "#c62828")):
+    lo, hi = ax.get_xlim()
+    for value, label, colour, y in ((p50, "P50", "#2e7d32", 0.95), (p99, "P99", "#c62828", 0.87)):
         if value is None:
             continue
+        right = value > (lo + hi) / 2  # label on the side with room
         ax.axvline(value, color=colour, linestyle="--", linewidth=1.2)
-        ax.annotate(f"{label} ${value:.4f}", (value, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(3, -12), textcoords="offset points", color=colour, fontsize=8)
+        ax.annotate(f"{label} ${value:.4f}", (value, y), xycoords=("data", "axes fraction"),
+                    xytext=(-4 if right else 4, 0), textcoords="offset points", color=colour,
+                    fontsize=8, ha="right" if right else "left",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
     ax.set_xlabel("cost per trial (USD)")
     ax.set_ylabel("trials")
     return _png(fig)

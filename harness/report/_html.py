@@ -101,13 +101,34 @@ def _pass_k(pk: Any) -> str:
     return " · ".join(f"k={_e(k)}: {_num(pk[k]) or 0:.2f}" for k in shown)
 
 
+_DIM_LABELS = {"suite": "suite", "scenario": "scenario", "model": "model",
+               "fault_profile": "fault profile"}
+
+
+def _grouping(by: dict[str, Any]) -> str:
+    return ",".join(d for d in _DIMS if by.get(d) is not None)
+
+
+def _grouping_label(key: str) -> str:
+    return " &times; ".join(_DIM_LABELS[d] for d in key.split(",")) if key else "overall"
+
+
 def _overview(summary: dict[str, Any]) -> str:
+    """All of the summary's groups in one table, one grouping shown at a time (a select
+    switches it); without script the finest grouping shows, beside the overall row."""
     groups = summary.get("groups") or []
     if not groups:
         return "<p class='note'>The summary holds no groups.</p>"
+    keys: list[str] = []
+    for g in groups:
+        key = _grouping(g.get("by") or {})
+        if key and key not in keys:
+            keys.append(key)
+    default = max(keys, key=lambda k: len(k.split(",")), default="")
     rows = []
     for g in groups:
         by = g.get("by") or {}
+        key = _grouping(by)
         cost = g.get("cost_usd") or {}
         cells = [f"<td>{_e(by.get(d)) if by.get(d) is not None else '<i>all</i>'}</td>"
                  for d in _DIMS]
@@ -115,23 +136,30 @@ def _overview(summary: dict[str, Any]) -> str:
             f"<td class='n'>{_e(g.get('trials'))}</td>",
             f"<td class='n'>{_pct(g.get('goal_completion_rate'))} "
             f"<span class='ci'>{_interval(g.get('goal_completion_ci'), _pct)}</span></td>",
-            f"<td>{_pass_k(g.get('pass_hat_k'))}</td>",
+            f"<td class='pk'>{_pass_k(g.get('pass_hat_k'))}</td>",
             f"<td class='n'>{_usd(cost.get('mean'))} "
             f"<span class='ci'>{_interval(cost.get('mean_ci'), _usd)}</span></td>",
             f"<td class='n'>{_usd(cost.get('p50'))}</td>",
             f"<td class='n'>{_usd(cost.get('p99'))} "
             f"<span class='ci'>{_interval(cost.get('p99_ci'), _usd)}</span></td>",
         ]
-        overall = all(by.get(d) is None for d in _DIMS)
-        rows.append(f"<tr{' class=overall' if overall else ''}>{''.join(cells)}</tr>")
+        attrs = " class='overall'" if not key else (
+            f" data-g='{_e(key)}'" + ("" if key == default else " hidden"))
+        rows.append(f"<tr{attrs}>{''.join(cells)}</tr>")
+    options = "".join(f"<option value='{_e(k)}'{' selected' if k == default else ''}>"
+                      f"{_grouping_label(k)}</option>" for k in keys)
+    picker = (f"<label class='filters'>groups by <select id='group-by'>{options}</select></label>"
+              if keys else "")
     head = ("<tr><th>suite</th><th>scenario</th><th>model</th><th>fault profile</th>"
             "<th>trials</th><th>goal completion [95% Wilson]</th><th>pass^k</th>"
             "<th>cost mean [95% bootstrap]</th><th>cost P50</th><th>cost P99 [95% bootstrap]</th>"
             "</tr>")
-    return (f"<div class='scroll'><table id='overview'><thead>{head}</thead>"
+    return (f"{picker}<div class='scroll'><table id='overview'><thead>{head}</thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>"
-            "<p class='note'><i>all</i> = pooled over that dimension. Intervals: goal completion "
-            "with a Wilson 95% interval; mean and P99 cost with seeded bootstrap 95% intervals.</p>")
+            "<p class='note'><i>all</i> = pooled over that dimension; the first row pools "
+            "everything. Goal completion carries a Wilson 95% interval; mean and P99 cost carry "
+            "seeded bootstrap 95% intervals. pass^k: the chance that all of k trials of a task "
+            "meet the goal (τ-bench's definition).</p>")
 
 
 def _verdicts(summary: dict[str, Any]) -> str:
@@ -229,12 +257,27 @@ def _trial_records(trials: pd.DataFrame, sel: Selection,
             "answer": clip(get["answer"]) if get["answer"] else "",
             "checks_total": len(checks),
             "failed_checks": failed_checks,
-            "faults": [clip(f, 300) for f in faults[:50]],
+            "faults": [_fault_text(f) for f in faults[:50]],
             "faults_total": len(faults),
             "log_id": log_id,
             "story": stories.get(log_id),
         })
     return out
+
+
+def _fault_text(fault: Any) -> str:
+    """``llm overloaded (call 7, rate)`` rather than a JSON object; unknown keys kept."""
+    if not isinstance(fault, dict):
+        return clip(fault, 300)
+    f = dict(fault)
+    head = " ".join(str(f.pop(k)) for k in ("source", "kind", "tool") if f.get(k) is not None)
+    where = []
+    if "call" in f:
+        where.append(f"call {f.pop('call')}")
+    if "at_record" in f:
+        where.append(f"at record {f.pop('at_record')}")
+    where += [f"{k} {clip(f[k], 80)}" for k in sorted(f)]
+    return clip(f"{head or 'fault'} ({', '.join(where)})" if where else head or "fault", 300)
 
 
 def _payload(data: Any) -> str:
@@ -338,6 +381,7 @@ th{background:var(--bg);position:sticky;top:0}
 td.n{text-align:right;white-space:nowrap}
 tr.overall td{font-weight:600;background:#eef6ff}
 .ci{color:var(--muted);font-size:11px}
+td.pk{font-size:11.5px;white-space:nowrap}
 .small{font-size:11px;color:var(--muted)}
 .scroll{overflow:auto}
 .note{color:var(--muted);font-size:12.5px}
@@ -371,6 +415,14 @@ _SCRIPT = r"""
 "use strict";
 (async function () {
   const PAGE = 100;
+  const groupBy = document.getElementById("group-by");
+  if (groupBy) {
+    groupBy.addEventListener("change", () => {
+      document.querySelectorAll("#overview tbody tr[data-g]").forEach((tr) => {
+        tr.hidden = tr.dataset.g !== groupBy.value;
+      });
+    });
+  }
   const el = (tag, text, cls) => {
     const n = document.createElement(tag);
     if (text !== undefined && text !== null) n.textContent = String(text);
