@@ -98,7 +98,7 @@ def test_an_impossible_threshold_fails_with_a_readable_report(
         "scenario mug on configured (faults: none, seed 0, 3 trials, simulated)",
         "  goal rate   0% (0/3), 95% CI [[]0.00, 0.*[]]   threshold >= 90%",
         "  cost        P50 $0.0*  P99 $0.0*   threshold P99 <= $0.00000",
-        "  escalated   */3",
+        "  escalated   */3 trials, rate *%",
         "  outcomes    *",
         "  verdict     FAIL: goal rate 0% < 90%; P99 cost*",
         "failing trials (3 of 3):",

@@ -1,15 +1,12 @@
-"""The trial runner: one trial, a matrix of them, and the verdict on thresholds."""
+"""The trial runner: one trial, and a matrix of them into a run folder."""
 
 from harness.runner._jsonl import TrialsFile
 from harness.runner._result import TrialOutcome, TrialResult, trial_run_id, trial_seed
 from harness.runner._suite import (
-    GroupSummary,
     SuiteOptions,
     SuiteResult,
     plan,
-    render_summary,
     run_suite,
-    summarize,
 )
 from harness.runner._trial import (
     CONFIGURED,
@@ -24,7 +21,6 @@ from harness.runner._trial import (
 
 __all__ = [
     "CONFIGURED",
-    "GroupSummary",
     "SuiteOptions",
     "SuiteResult",
     "TrialEnv",
@@ -36,11 +32,9 @@ __all__ = [
     "fold_with_actions",
     "make_spec",
     "plan",
-    "render_summary",
     "run_suite",
     "run_trial",
     "schedule_of",
-    "summarize",
     "trial_run_id",
     "trial_seed",
 ]

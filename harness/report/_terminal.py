@@ -1,0 +1,88 @@
+"""The end-of-run table, with ``rich``: verdicts per group, roll-ups per suite, the total.
+
+On a terminal it is a boxed, coloured table; off one (a pipe, a CI log) the same rows
+print plain, without colour or box drawing, wide enough that no verdict is wrapped.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from typing import IO, Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from harness.report._format import completion, interval, pct, pooled, usd
+
+
+def _verdict_table(summary: dict[str, Any], plain: bool) -> Table:
+    t = Table(box=None if plain else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+              title=None if plain else "Verdicts")
+    for name, justify in (("scenario", "left"), ("model", "left"), ("faults", "left"),
+                          ("n", "right"), ("goal", "right"), ("95% CI", "right"),
+                          ("done", "right"), ("P50 $", "right"), ("P99 $", "right"),
+                          ("esc rate", "right"), ("verdict", "left")):
+        t.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    groups = {(g["by"]["scenario"], g["by"]["model"], g["by"]["fault_profile"]): g
+              for g in summary["groups"]}
+    for v in summary["verdicts"]:
+        o = v["observed"]
+        g = groups.get((v["scenario"], v["model"] or None, v["fault_profile"] or None))
+        done = str(g["outcomes"]["done"]) if g else ""
+        ci = interval(g["goal_completion_ci"]) if g else ""
+        verdict = "PASS" if v["passed"] else "FAIL: " + "; ".join(v["failures"])
+        if not plain:
+            verdict = f"[green]{verdict}[/]" if v["passed"] else f"[bold red]{verdict}[/]"
+        t.add_row(v["scenario"], v["model"], v["fault_profile"], str(o["trials"]),
+                  pct(o["goal_completion_rate"]), ci, done, usd(o["cost_p50"]),
+                  usd(o["cost_p99"]), pct(o["escalation_rate"]), verdict)
+    return t
+
+
+def _rollup_table(summary: dict[str, Any], plain: bool) -> Table:
+    t = Table(box=None if plain else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+              title=None if plain else "Per suite")
+    for name in ("suite", "trials", "completion (95% CI)", "avg LLM calls", "total $",
+                 "mean $", "P99 $", "esc rate"):
+        t.add_column(name, justify="left" if name == "suite" else "right", no_wrap=True)
+    rows = [g for g in summary["groups"] if pooled(g["by"], "suite")]
+    rows += [g for g in summary["groups"] if pooled(g["by"])]
+    for g in rows:
+        cost = g["cost_usd"] or {}
+        label = g["by"]["suite"] or ("total" if plain else "[bold]total[/]")
+        t.add_row(label, str(g["trials"]), completion(g),
+                  "n/a" if g["llm_calls_mean"] is None else f"{g['llm_calls_mean']:.1f}",
+                  usd(cost.get("total"), 4), usd(cost.get("mean")), usd(cost.get("p99")),
+                  pct(g["escalation_rate"]))
+    return t
+
+
+def print_summary(summary: dict[str, Any], file: IO[str] | None = None,
+                  *, plain: bool | None = None) -> None:
+    stream = file or sys.stdout
+    if plain is None:
+        plain = not stream.isatty()
+    if plain:
+        buf = io.StringIO()
+        console = Console(file=buf, width=240, color_system=None, force_terminal=False,
+                          highlight=False, soft_wrap=True)
+    else:
+        console = Console(file=stream, highlight=False)
+    console.print(_verdict_table(summary, plain))
+    console.print()
+    console.print(_rollup_table(summary, plain))
+    if plain:
+        stream.write("\n".join(ln.rstrip() for ln in buf.getvalue().splitlines()) + "\n")
+
+
+def render_verdicts(summaries: list[dict[str, Any]]) -> str:
+    """The verdict rows of several summaries as one plain table (the pytest plugin's
+    terminal summary, one summary per collected item)."""
+    merged = {"groups": [g for s in summaries for g in s["groups"]],
+              "verdicts": [v for s in summaries for v in s["verdicts"]]}
+    buf = io.StringIO()
+    Console(file=buf, width=240, color_system=None, force_terminal=False, highlight=False,
+            soft_wrap=True).print(_verdict_table(merged, plain=True))
+    return "\n".join(ln.rstrip() for ln in buf.getvalue().splitlines())
