@@ -203,6 +203,8 @@ def _frontier_table(trials: pd.DataFrame) -> str:
 def _charts_html(charts: dict[str, bytes]) -> str:
     figs = []
     for name in CHART_FILES:
+        if name not in charts:
+            continue
         data = base64.b64encode(charts[name]).decode()
         title = _CHART_TITLES[name]
         figs.append(f"<figure><img src='data:image/png;base64,{data}' alt='{_e(title)}' "

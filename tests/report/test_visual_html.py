@@ -1,0 +1,170 @@
+"""report.html as a file: hostile text stays text, the page loads nothing from outside,
+the same input gives the same bytes, and the drill-down tells the trial's story from its
+event log (or an import's transcript, or says it is absent)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from harness.report._charts import CHART_FILES
+from harness.report._drilldown import read_stories
+from harness.report._html import write_visuals
+from harness.runner import SuiteOptions, run_suite
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+HOSTILE = ("</script><script>alert('x')</script><img src=x onerror=alert(1)>"
+           "\"'><iframe src='https://evil.example/'></iframe>&amp;")
+KEYS = ["suite", "scenario", "model", "fault_profile", "trial"]
+
+
+def trials_of(path: Path) -> pd.DataFrame:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return pd.DataFrame(rows).sort_values(KEYS, kind="stable").reset_index(drop=True)
+
+
+def summary_of(df: pd.DataFrame, scenario: str = "s") -> dict[str, Any]:
+    return {"provenance": {"source": "run", "harness_version": "0"},
+            "groups": [{"by": dict.fromkeys(("suite", "scenario", "model", "fault_profile")),
+                        "trials": len(df), "goal_completion_rate": 0.5,
+                        "goal_completion_ci": [0.1, 0.9], "pass_hat_k": {"1": 0.5, "2": 0.25},
+                        "cost_usd": {"mean": 0.01, "mean_ci": [0.0, 0.02], "p50": 0.01,
+                                     "p99": 0.02, "p99_ci": [0.01, 0.03]}},
+                       {"by": {"suite": None, "scenario": scenario, "model": "m",
+                               "fault_profile": None}, "trials": len(df),
+                        "goal_completion_rate": 0.5, "goal_completion_ci": [0.1, 0.9],
+                        "pass_hat_k": {"1": 0.5}, "cost_usd": {"mean": 0.01}}],
+            "verdicts": [{"scenario": scenario, "model": "m", "fault_profile": "none",
+                          "passed": False, "failures": [f"goal rate low: {scenario}"],
+                          "observed": {"why": scenario}, "thresholds": {"min": 0.5}}]}
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+        self.handlers: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.append(tag)
+        self.handlers += [k for k, _ in attrs if k.startswith("on")]
+
+
+def payload(html: str) -> dict[str, Any]:
+    m = re.search(r'<script type="application/octet-stream" id="trial-data">([^<]*)</script>', html)
+    assert m is not None
+    return json.loads(gzip.decompress(base64.b64decode(m.group(1))))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    run_suite(SuiteOptions(paths=(str(SCENARIOS),), trials=2, faults="chaos", out=out,
+                           tracing=False, progress=False))
+    return out
+
+
+def test_hostile_text_from_trials_never_becomes_markup(run: Path, tmp_path: Path) -> None:
+    df = trials_of(run / "trials.jsonl")
+    df["answer"] = HOSTILE
+    df["scenario"] = HOSTILE
+    df["checks"] = [[{"check": HOSTILE, "ok": False, "detail": HOSTILE}]] * len(df)
+    df["faults"] = [[{"source": HOSTILE, "kind": HOSTILE}]] * len(df)
+    write_visuals(tmp_path, summary_of(df, HOSTILE), df, run)
+    html = (tmp_path / "report.html").read_text()
+    # parsed as a browser would: the page's own two scripts, its four charts, and no
+    # element or event handler the hostile text carried
+    tags = Tags()
+    tags.feed(html)
+    assert tags.seen.count("script") == 2 and tags.seen.count("img") == 4
+    assert "iframe" not in tags.seen and tags.handlers == []
+    assert "&lt;/script&gt;&lt;script&gt;alert(&#x27;x&#x27;)" in html  # shown, escaped
+    # the drill-down carries it as data (drawn with textContent), intact
+    rows = payload(html)["trials"]
+    assert rows and all(r["answer"] == HOSTILE for r in rows)
+    assert rows[0]["failed_checks"][0]["detail"] == HOSTILE
+
+
+def test_the_page_is_self_contained_and_says_what_it_measures(run: Path, tmp_path: Path) -> None:
+    df = trials_of(run / "trials.jsonl")
+    paths = write_visuals(tmp_path, summary_of(df), df, run)
+    assert sorted(p.name for p in paths) == sorted([*CHART_FILES, "report.html"])
+    html = (tmp_path / "report.html").read_text()
+    refs = re.findall(r"""\b(?:src|href)\s*=\s*["']?([^"'\s>]*)""", html)
+    assert refs and all(r.startswith(("data:", "#")) for r in refs), refs
+    assert re.search(r"https?://", html) is None
+    assert "<link" not in html and "@import" not in html and "url(" not in html
+    assert "default-src 'none'" in html  # a CSP that forbids loading anything else
+    assert html.count("data:image/png;base64,") == 4
+    assert "simulated transport: the architecture under modelled model behaviour" in html
+
+
+def test_the_same_input_gives_the_same_bytes(run: Path, tmp_path: Path) -> None:
+    df = trials_of(run / "trials.jsonl")
+    write_visuals(tmp_path / "a", summary_of(df), df, run)
+    write_visuals(tmp_path / "b", summary_of(df), df.copy(), run)
+    for name in (*CHART_FILES, "report.html"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_the_drill_down_replays_each_trial_to_the_numbers_it_reported(run: Path) -> None:
+    df = trials_of(run / "trials.jsonl")
+    stories, source = read_stories(run, df["log_id"].tolist())
+    assert "events.sqlite" in source and len(stories) == len(df)
+    saw_escalation = False
+    for row in df.itertuples():
+        s = stories[row.log_id]
+        assert s["problem"] == ""
+        assert s["states"][0] == "idle" and s["states"][-1] in ("done", "failed")
+        assert s["states"][-1] == ("done" if row.outcome == "done" else "failed")
+        calls = s["model_calls"]
+        assert len(calls) == row.llm_calls
+        assert sum(c["tokens_in"] for c in calls) == row.tokens_in
+        assert sum(c["tokens_out"] for c in calls) == row.tokens_out
+        assert sum(c["cost_usd"] for c in calls) == pytest.approx(row.cost_usd, abs=1e-9)
+        assert len(s["tool_calls"]) == row.tool_calls
+        assert len(s["escalations"]) >= row.escalations
+        saw_escalation |= any(e["decision"] in ("approve", "deny", "edit", "timeout")
+                              for e in s["escalations"])
+    assert saw_escalation  # chaos over the bundled scenarios asks a person something
+
+
+def test_an_import_shows_its_transcript_and_a_bare_file_says_the_drill_down_is_absent(
+        tmp_path: Path) -> None:
+    df = pd.DataFrame([{"scenario": "t1", "model": "gpt", "trial": t, "outcome": "failed",
+                        "goal_met": False, "log_id": f"t1/{t}", "cost_usd": None}
+                       for t in range(2)])
+    run = tmp_path / "import"
+    run.mkdir()
+    turns = [{"role": "user", "content": HOSTILE, "tool_call": None, "tool_name": None},
+             {"role": "assistant", "content": "", "tool_call": {"name": "book", "arguments":
+                                                                 {"id": 1}}, "tool_name": None}]
+    (run / "transcripts.jsonl").write_text(
+        json.dumps({"log_id": "t1/0", "transcript": turns}) + "\nnot json\n")
+    write_visuals(tmp_path / "out", {"groups": []}, df, run)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "transcripts.jsonl" in html
+    by_id = {r["log_id"]: r["story"] for r in payload(html)["trials"]}
+    assert by_id["t1/0"]["kind"] == "transcript"
+    assert by_id["t1/0"]["turns"][0]["content"] == HOSTILE
+    assert by_id["t1/0"]["turns"][1]["tool_call"] == 'book({"id": 1})'
+    assert by_id["t1/1"] is None
+
+    write_visuals(tmp_path / "bare", {"groups": []}, df, None)
+    bare = (tmp_path / "bare" / "report.html").read_text()
+    assert "Drill-down detail is absent" in bare
+    assert payload(bare)["absent"]
+
+    empty = tmp_path / "empty-run"
+    empty.mkdir()
+    write_visuals(tmp_path / "none", {"groups": []}, df, empty)
+    assert "neither events.sqlite nor transcripts.jsonl" in (tmp_path / "none" / "report.html").read_text()
+    assert not (empty / "events.sqlite").exists()  # reading never creates a log
