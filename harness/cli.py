@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("format", choices=("taubench",), metavar="FORMAT", help="taubench")
     imp.add_argument("file", metavar="FILE")
     imp.add_argument("--out", metavar="DIR", required=True)
+    imp.add_argument("--model", metavar="M", help="model name (default: from FILE's name, "
+                     "MODEL-DOMAIN.json)")
+    imp.add_argument("--domain", metavar="D", help="airline, retail (default: from FILE's name)")
 
     fz = sub.add_parser("fuzz", help="search fault schedules for invariant violations")
     fz.add_argument("scenario", metavar="SCENARIO")

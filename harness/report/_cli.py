@@ -37,7 +37,7 @@ def report_main(args: argparse.Namespace) -> int:
 def import_main(args: argparse.Namespace) -> int:
     from harness.report._taubench import import_taubench
 
-    tfile, _ = import_taubench(args.file, args.out)
+    tfile, _ = import_taubench(args.file, args.out, model=args.model, domain=args.domain)
     report = write_report(Path(args.out))
     print_summary(report.summary)
     print(f"\nimported {len(report.trials)} trials into {tfile}; report in {args.out}")

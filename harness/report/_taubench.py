@@ -105,8 +105,11 @@ def _record(path: Path, i: int, rec: Any) -> tuple[int, int, float, dict[str, An
     return int(rec["task_id"]), int(rec["trial"]), float(rec["reward"]), info, list(rec["traj"])
 
 
-def import_taubench(src: str | Path, out: str | Path) -> tuple[Path, Path]:
-    """Write ``trials.jsonl``, ``transcripts.jsonl`` and ``run.json`` into ``out``."""
+def import_taubench(src: str | Path, out: str | Path, *, model: str | None = None,
+                    domain: str | None = None) -> tuple[Path, Path]:
+    """Write ``trials.jsonl``, ``transcripts.jsonl`` and ``run.json`` into ``out``.
+
+    The model and domain default to those of τ-bench's file name, ``MODEL-DOMAIN.json``."""
     src, out = Path(src), Path(out)
     try:
         raw = src.read_bytes()
@@ -117,7 +120,10 @@ def import_taubench(src: str | Path, out: str | Path) -> tuple[Path, Path]:
         raise ConfigError(f"not JSON: {err}", file=str(src)) from None
     if not isinstance(records, list):
         raise ConfigError("not a list of τ-bench records", file=str(src))
-    model, suite = _model_and_suite(src)
+    named_model, suite = _model_and_suite(src)
+    model = model or named_model
+    if domain:
+        suite = f"taubench-{domain}"
     domain = suite.removeprefix("taubench-").removeprefix("taubench") or "task"
     trials, transcripts = [], []
     seen: set[tuple[int, int]] = set()

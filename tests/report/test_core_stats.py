@@ -20,8 +20,8 @@ from harness.metrics import (
     rng_for,
     wilson,
 )
-from harness.report._metrics import group_metrics, pass_hat_ks
 from harness.report._load import frame
+from harness.report._metrics import group_metrics, pass_hat_ks
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (10, 10), (0, 1), (1, 1), (3, 7), (50, 200)])
