@@ -41,7 +41,7 @@ plt.rcParams.update({"font.size": 9, "svg.hashsalt": "harness", "figure.max_open
 def transports(trials: pd.DataFrame) -> list[str]:
     if "transport" not in trials.columns:
         return []
-    return sorted(str(t) for t in trials["transport"].dropna().unique())
+    return sorted(str(t) for t in pd.unique(trials["transport"].dropna()))
 
 
 def transport_note(names: list[str]) -> str:
@@ -49,6 +49,31 @@ def transport_note(names: list[str]) -> str:
     if not names:
         return "transport not recorded: the source does not say whether a real model ran"
     return "; ".join(_TRANSPORT_NOTES.get(n, f"{n} transport") for n in names)
+
+
+def _codes(trials: pd.DataFrame, column: str) -> tuple[np.ndarray[Any, np.dtype[np.intp]], list[str]]:
+    """Integer codes and sorted labels of a column (``(none)`` where absent): counting by
+    code with ``np.bincount`` is what keeps a million trials cheap."""
+    if column not in trials.columns:
+        return np.zeros(len(trials), dtype=np.intp), ["(none)"]
+    codes, uniques = pd.factorize(trials[column], sort=True, use_na_sentinel=True)
+    labels = [str(u) for u in uniques]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(labels), codes)
+        labels.append("(none)")
+    return np.asarray(codes, dtype=np.intp), labels
+
+
+def _cost_array(trials: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Cost per trial, NaN where absent (one per row, aligned with ``_codes``)."""
+    if "cost_usd" not in trials.columns:
+        return np.full(len(trials), np.nan)
+    return np.asarray(pd.to_numeric(trials["cost_usd"], errors="coerce")
+                      .to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _goal_array(trials: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    return np.asarray(trials["goal_met"].fillna(False).to_numpy(dtype=bool))
 
 
 def _png(fig: Figure) -> bytes:
@@ -73,9 +98,7 @@ def _empty(ax: Any, why: str) -> None:
 
 
 def _costs(trials: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
-    if "cost_usd" not in trials.columns:
-        return np.empty(0)
-    c = pd.to_numeric(trials["cost_usd"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    c = _cost_array(trials)
     kept: np.ndarray[Any, np.dtype[np.float64]] = c[~np.isnan(c)]
     return kept
 
@@ -108,15 +131,19 @@ def cost_histogram(trials: pd.DataFrame, overall: dict[str, Any] | None, note: s
 
 def cost_cdf(trials: pd.DataFrame, note: str) -> bytes:
     fig, ax = _figure("Cost per trial, cumulative, by model", note)
-    if "cost_usd" not in trials.columns or _costs(trials).size == 0:
+    cost = _cost_array(trials)
+    valid = ~np.isnan(cost)
+    if not valid.any():
         _empty(ax, "no cost recorded")
         return _png(fig)
-    frame = pd.DataFrame({"model": trials["model"].astype("string").fillna("(none)"),
-                          "cost": pd.to_numeric(trials["cost_usd"], errors="coerce")}).dropna()
+    codes, labels = _codes(trials, "model")
     probs = np.linspace(0.0, 1.0, _CDF_POINTS)
-    for model, costs in sorted(frame.groupby("model", sort=True)["cost"], key=lambda kv: str(kv[0])):
-        q = np.quantile(costs.to_numpy(dtype=np.float64), probs)
-        ax.step(q, probs, where="post", label=f"{model} (n={len(costs)})", linewidth=1.3)
+    for k, model in enumerate(labels):
+        costs = cost[valid & (codes == k)]
+        if costs.size == 0:
+            continue
+        ax.step(np.quantile(costs, probs), probs, where="post", label=f"{model} (n={costs.size:,})",
+                linewidth=1.3)
     ax.set_xlabel("cost per trial (USD)")
     ax.set_ylabel("share of trials costing at most x")
     ax.set_ylim(0, 1.02)
@@ -128,25 +155,25 @@ def cost_cdf(trials: pd.DataFrame, note: str) -> bytes:
 def frontier_points(trials: pd.DataFrame) -> list[dict[str, Any]]:
     """Mean cost and goal completion per model, and which are dominated: another model
     completes at least as often for no more money, and is better on one of the two."""
-    if "cost_usd" not in trials.columns or trials.empty:
+    if trials.empty:
         return []
-    frame = pd.DataFrame({"model": trials["model"].astype("string").fillna("(none)"),
-                          "goal": trials["goal_met"].fillna(False).astype(bool),
-                          "cost": pd.to_numeric(trials["cost_usd"], errors="coerce")})
-    agg = frame.groupby("model", sort=True).agg(rate=("goal", "mean"), cost=("cost", "mean"),
-                                                 n=("goal", "size"))
-    pts: list[tuple[str, float, float, int]] = [
-        (str(m), float(r.rate), float(r.cost), int(r.n))
-        for m, r in agg.iterrows() if not np.isnan(r.cost)]
-    return [{"model": m, "completion": rate, "cost": cost, "n": n,
-             "dominated": any(r2 >= rate and c2 <= cost and (r2 > rate or c2 < cost)
+    cost = _cost_array(trials)
+    codes, labels = _codes(trials, "model")
+    n = np.bincount(codes, minlength=len(labels))
+    done = np.bincount(codes, weights=_goal_array(trials), minlength=len(labels))
+    valid = ~np.isnan(cost)
+    paid = np.bincount(codes[valid], weights=cost[valid], minlength=len(labels))
+    priced = np.bincount(codes[valid], minlength=len(labels))
+    pts = [(labels[k], float(done[k] / n[k]), float(paid[k] / priced[k]), int(n[k]))
+           for k in range(len(labels)) if priced[k] > 0]
+    return [{"model": m, "completion": rate, "cost": cost_, "n": count,
+             "dominated": any(r2 >= rate and c2 <= cost_ and (r2 > rate or c2 < cost_)
                               for m2, r2, c2, _ in pts if m2 != m)}
-            for m, rate, cost, n in pts]
+            for m, rate, cost_, count in pts]
 
 
-def frontier(trials: pd.DataFrame, note: str) -> bytes:
+def frontier(pts: list[dict[str, Any]], note: str) -> bytes:
     fig, ax = _figure("Cost versus goal completion, by model", note)
-    pts = frontier_points(trials)
     if not pts:
         _empty(ax, "no cost recorded")
         return _png(fig)
@@ -173,21 +200,20 @@ def outcomes_by_fault(trials: pd.DataFrame, note: str) -> bytes:
     if trials.empty:
         _empty(ax, "no trials")
         return _png(fig)
-    frame = pd.DataFrame({"fault": trials["fault_profile"].astype("string").fillna("(none)")
-                          if "fault_profile" in trials.columns else "(none)",
-                          "outcome": trials["outcome"].astype("string").fillna("(none)")})
-    table = pd.crosstab(frame["fault"], frame["outcome"]).sort_index()
-    shares = table.div(table.sum(axis=1), axis=0)
-    kinds = [o for o in OUTCOMES if o in shares.columns] + sorted(
-        str(c) for c in shares.columns if c not in OUTCOMES)
-    y = np.arange(len(shares.index))
-    left = np.zeros(len(shares.index))
+    fcodes, faults = _codes(trials, "fault_profile")
+    ocodes, outcomes = _codes(trials, "outcome")
+    table = np.bincount(fcodes * len(outcomes) + ocodes, minlength=len(faults) * len(outcomes))
+    table = table.reshape(len(faults), len(outcomes))
+    totals = table.sum(axis=1)
+    kinds = [o for o in OUTCOMES if o in outcomes] + [o for o in outcomes if o not in OUTCOMES]
+    y = np.arange(len(faults))
+    left = np.zeros(len(faults))
     for kind in kinds:
-        vals = shares[kind].to_numpy(dtype=np.float64)
+        vals = table[:, outcomes.index(kind)] / np.maximum(totals, 1)
         ax.barh(y, vals, left=left, color=_OUTCOME_COLOURS.get(kind, "#bdbdbd"), label=kind,
                 height=0.6)
         left += vals
-    ax.set_yticks(y, [f"{f} (n={int(table.loc[f].sum())})" for f in shares.index])
+    ax.set_yticks(y, [f"{f} (n={int(t):,})" for f, t in zip(faults, totals, strict=True)])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of trials")
@@ -203,12 +229,13 @@ def overall_group(summary: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def render_charts(trials: pd.DataFrame, summary: dict[str, Any]) -> dict[str, bytes]:
+def render_charts(trials: pd.DataFrame, summary: dict[str, Any],
+                  points: list[dict[str, Any]] | None = None) -> dict[str, bytes]:
     """Each chart's PNG bytes, keyed by its file name."""
     note = transport_note(transports(trials))
     return {
         "cost-hist.png": cost_histogram(trials, overall_group(summary), note),
         "cost-cdf.png": cost_cdf(trials, note),
-        "frontier.png": frontier(trials, note),
+        "frontier.png": frontier(frontier_points(trials) if points is None else points, note),
         "outcomes-by-fault.png": outcomes_by_fault(trials, note),
     }

@@ -50,9 +50,10 @@ def write_visuals(out_dir: Path, summary: dict[str, Any], trials: pd.DataFrame,
                   run_dir: Path | None) -> list[Path]:
     """Write the four chart PNGs and report.html into ``out_dir``, each atomically."""
     out_dir = Path(out_dir)
-    charts = render_charts(trials, summary)
+    points = frontier_points(trials)
+    charts = render_charts(trials, summary, points)
     written = [write_atomic(out_dir / name, charts[name]) for name in CHART_FILES]
-    page = render_page(summary, trials, run_dir, charts)
+    page = render_page(summary, trials, run_dir, charts, points)
     written.append(write_atomic(out_dir / "report.html", page))
     return written
 
@@ -188,8 +189,7 @@ def _verdicts(summary: dict[str, Any]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def _frontier_table(trials: pd.DataFrame) -> str:
-    pts = frontier_points(trials)
+def _frontier_table(pts: list[dict[str, Any]]) -> str:
     if len(pts) < 2:
         return ""
     rows = "".join(
@@ -213,45 +213,34 @@ def _charts_html(charts: dict[str, bytes]) -> str:
     return f"<div class='charts'>{''.join(figs)}</div>"
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-ready copy of one cell: pandas/NumPy scalars and NA to Python values."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
+def _column(picked: pd.DataFrame, name: str) -> list[Any]:
+    """One column of the picked rows as plain Python values, None where absent (NA, NaN)."""
+    if name not in picked.columns:
+        return [None] * len(picked)
+    col = picked[name]
+    values = col.astype(object).where(col.notna(), None).tolist() if col.hasnans else col.tolist()
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
 def _trial_records(trials: pd.DataFrame, sel: Selection,
                    stories: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     picked = trials.iloc[sel.rows]
-    cols = set(picked.columns)
-
-    def col(name: str) -> list[Any]:
-        return picked[name].tolist() if name in cols else [None] * len(picked)
-
-    fields = {name: col(name) for name in
-              (*_ROW_FIELDS, "error", "exhausted_limit", "answer", "checks", "faults", "log_id",
-               "seed", "retries", "transport", "tokens_in", "tokens_out")}
+    cells = list(zip(*(_column(picked, f) for f in _ROW_FIELDS), strict=True))
+    extra = {name: _column(picked, name) for name in
+             ("error", "exhausted_limit", "answer", "checks", "faults", "log_id", "seed",
+              "retries", "transport", "tokens_in", "tokens_out")}
     out = []
     for i, pos in enumerate(sel.rows.tolist()):
-        get = {k: _plain(v[i]) for k, v in fields.items()}
+        get = {k: v[i] for k, v in extra.items()}
         checks = get["checks"] if isinstance(get["checks"], list) else []
-        failed_checks = [{"check": clip(c.get("check", ""), 200), "detail": clip(c.get("detail", ""), 300)}
+        failed_checks = [{"check": clip(c.get("check", ""), 200),
+                          "detail": clip(c.get("detail", ""), 300)}
                          for c in checks if isinstance(c, dict) and not c.get("ok", False)]
         faults = get["faults"] if isinstance(get["faults"], list) else []
-        log_id = get["log_id"] or ""
+        log_id = str(get["log_id"] or "")
         out.append({
             "row": pos,
-            "cells": [get[f] for f in _ROW_FIELDS],
+            "cells": list(cells[i]),
             "seed": get["seed"], "retries": get["retries"], "transport": get["transport"],
             "tokens_in": get["tokens_in"], "tokens_out": get["tokens_out"],
             "error": clip(get["error"]) if get["error"] else "",
@@ -282,9 +271,16 @@ def _fault_text(fault: Any) -> str:
     return clip(f"{head or 'fault'} ({', '.join(where)})" if where else head or "fault", 300)
 
 
+def _json_default(value: Any) -> Any:
+    """NumPy scalars and anything else a foreign frame may hold: as plain values or text."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
 def _payload(data: Any) -> str:
     """JSON, gzip (no timestamp: same input, same bytes), base64: small, and inert to HTML."""
-    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_json_default)
     return base64.b64encode(gzip.compress(raw.encode("utf-8"), compresslevel=6, mtime=0)).decode()
 
 
@@ -315,8 +311,10 @@ def _provenance(summary: dict[str, Any], names: list[str]) -> str:
 
 
 def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | None,
-                charts: dict[str, bytes]) -> str:
+                charts: dict[str, bytes], points: list[dict[str, Any]] | None = None) -> str:
     names = transports(trials)
+    if points is None:
+        points = frontier_points(trials)
     sel = choose_trials(trials)
     log_ids = []
     if "log_id" in trials.columns and len(sel.rows):
@@ -343,7 +341,7 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
 </header>
 <nav><a href="#overview-section">Overview</a><a href="#charts-section">Charts</a><a href="#verdicts-section">Thresholds</a><a href="#trials-section">Trials</a></nav>
 <section id="overview-section"><h2>Overview</h2>{_overview(summary)}</section>
-<section id="charts-section"><h2>Charts</h2>{_charts_html(charts)}{_frontier_table(trials)}</section>
+<section id="charts-section"><h2>Charts</h2>{_charts_html(charts)}{_frontier_table(points)}</section>
 <section id="verdicts-section"><h2>Thresholds and verdicts</h2>{_verdicts(summary)}</section>
 <section id="trials-section"><h2>Trials</h2>
 {_selection_note(sel, source, bool(stories))}
