@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 #: File name of each chart, in the order the page shows them.
 CHART_FILES = ("cost-hist.png", "cost-cdf.png", "frontier.png", "outcomes-by-fault.png")
@@ -84,10 +85,12 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _figure(title: str, note: str) -> tuple[Figure, Any]:
-    fig, ax = plt.subplots(figsize=(7.2, 4.2), layout="constrained")
-    fig.suptitle(title, fontsize=11, x=0.01, ha="left")
-    ax.set_title(note, fontsize=7, color="#555555", loc="left", wrap=True)
+def _figure(title: str, note: str, *, left: float = 0.1, bottom: float = 0.13) -> tuple[Figure, Any]:
+    # fixed margins rather than a layout engine: one draw per chart instead of three
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    fig.subplots_adjust(left=left, right=0.97, top=0.86, bottom=bottom)
+    fig.suptitle(title, fontsize=11, x=0.01, y=0.98, ha="left")
+    fig.text(0.01, 0.915, note, fontsize=7, color="#555555", ha="left", va="center")
     return fig, ax
 
 
@@ -103,17 +106,34 @@ def _costs(trials: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
     return kept
 
 
+def _shown_max(costs: np.ndarray[Any, np.dtype[np.float64]], p999: float, p99: Any) -> float:
+    """The x axis ends past P99 and the 99.9th percentile, not at a far outlier that would
+    squeeze every other trial into one bar; what lies beyond is counted on the chart."""
+    top = max(p999, float(p99 or 0.0) * 1.15)
+    return float(costs.max()) if top >= costs.max() or top <= costs.min() else top
+
+
+def _note_beyond(ax: Any, beyond: int, top: float) -> None:
+    if beyond:
+        ax.text(0.99, 0.5, f"{beyond:,} trial(s) above ${top:.4f} not drawn", ha="right",
+                va="center", transform=ax.transAxes, fontsize=7, color="#555555")
+
+
 def cost_histogram(trials: pd.DataFrame, overall: dict[str, Any] | None, note: str) -> bytes:
-    fig, ax = _figure("Cost per trial", note)
+    fig, ax = _figure("Cost per trial", note, left=0.13)
     costs = _costs(trials)
     if costs.size == 0:
         _empty(ax, "no cost recorded")
         return _png(fig)
-    counts, edges = np.histogram(costs, bins=min(60, max(5, int(np.sqrt(costs.size)))))
-    ax.stairs(counts, edges, fill=True, color="#90caf9", edgecolor="#1565c0", linewidth=0.6)
     cost = (overall or {}).get("cost_usd") or {}
-    p50 = cost.get("p50", float(np.quantile(costs, 0.5)))
-    p99 = cost.get("p99", float(np.quantile(costs, 0.99)))
+    p50, p99, p999 = (float(q) for q in np.quantile(costs, [0.5, 0.99, 0.999]))
+    p50, p99 = cost.get("p50", p50), cost.get("p99", p99)
+    top = _shown_max(costs, p999, p99)
+    counts, edges = np.histogram(costs, bins=min(60, max(5, int(np.sqrt(costs.size)))),
+                                 range=(float(costs.min()), top))
+    ax.stairs(counts, edges, fill=True, color="#90caf9", edgecolor="#1565c0", linewidth=0.6)
+    _note_beyond(ax, int((costs > top).sum()), top)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     lo, hi = ax.get_xlim()
     for value, label, colour, y in ((p50, "P50", "#2e7d32", 0.95), (p99, "P99", "#c62828", 0.87)):
         if value is None:
@@ -130,7 +150,7 @@ def cost_histogram(trials: pd.DataFrame, overall: dict[str, Any] | None, note: s
 
 
 def cost_cdf(trials: pd.DataFrame, note: str) -> bytes:
-    fig, ax = _figure("Cost per trial, cumulative, by model", note)
+    fig, ax = _figure("Cost per trial, cumulative, by model", note, left=0.11)
     cost = _cost_array(trials)
     valid = ~np.isnan(cost)
     if not valid.any():
@@ -138,12 +158,18 @@ def cost_cdf(trials: pd.DataFrame, note: str) -> bytes:
         return _png(fig)
     codes, labels = _codes(trials, "model")
     probs = np.linspace(0.0, 1.0, _CDF_POINTS)
+    shown = cost[valid]
+    top = _shown_max(shown, float(np.quantile(shown, 0.999)), None)
     for k, model in enumerate(labels):
         costs = cost[valid & (codes == k)]
         if costs.size == 0:
             continue
         ax.step(np.quantile(costs, probs), probs, where="post", label=f"{model} (n={costs.size:,})",
                 linewidth=1.3)
+    ax.set_xlim(left=min(0.0, float(shown.min())))
+    if top < shown.max():
+        ax.set_xlim(right=top)
+        _note_beyond(ax, int((shown > top).sum()), top)
     ax.set_xlabel("cost per trial (USD)")
     ax.set_ylabel("share of trials costing at most x")
     ax.set_ylim(0, 1.02)
@@ -177,6 +203,9 @@ def frontier(pts: list[dict[str, Any]], note: str) -> bytes:
     if not pts:
         _empty(ax, "no cost recorded")
         return _png(fig)
+    costs = [p["cost"] for p in pts]
+    lo, hi = min(costs), max(costs)
+    ax.margins(x=0.12)
     best = sorted((p for p in pts if not p["dominated"]), key=lambda p: p["cost"])
     if len(best) > 1:
         ax.plot([p["cost"] for p in best], [p["completion"] for p in best], color="#1565c0",
@@ -185,9 +214,10 @@ def frontier(pts: list[dict[str, Any]], note: str) -> bytes:
         dom = p["dominated"]
         ax.scatter([p["cost"]], [p["completion"]], s=60, zorder=2,
                    marker="x" if dom else "o", color="#9e9e9e" if dom else "#1565c0")
+        right = len(pts) > 1 and p["cost"] > (lo + hi) / 2  # label on the side with room
         ax.annotate(f"{p['model']}{' (dominated)' if dom else ''}", (p["cost"], p["completion"]),
-                    xytext=(6, 4), textcoords="offset points", fontsize=8,
-                    color="#757575" if dom else "#0d47a1")
+                    xytext=(-6 if right else 6, 5), textcoords="offset points", fontsize=8,
+                    ha="right" if right else "left", color="#757575" if dom else "#0d47a1")
     ax.set_xlabel("mean cost per trial (USD)")
     ax.set_ylabel("goal completion rate")
     ax.set_ylim(-0.05, 1.1)
@@ -196,7 +226,7 @@ def frontier(pts: list[dict[str, Any]], note: str) -> bytes:
 
 
 def outcomes_by_fault(trials: pd.DataFrame, note: str) -> bytes:
-    fig, ax = _figure("Outcomes by fault profile", note)
+    fig, ax = _figure("Outcomes by fault profile", note, left=0.25, bottom=0.2)
     if trials.empty:
         _empty(ax, "no trials")
         return _png(fig)
@@ -217,7 +247,7 @@ def outcomes_by_fault(trials: pd.DataFrame, note: str) -> bytes:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of trials")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(kinds), fontsize=8,
+    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=len(kinds), fontsize=8,
               frameon=False)
     return _png(fig)
 
