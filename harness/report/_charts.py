@@ -34,6 +34,8 @@ _TRANSPORT_NOTES = {
     "live": "live transport: the real model",
 }
 _CDF_POINTS = 400
+#: Below this many trials every one is drawn: a cut axis only helps a long tail of many.
+_TRIM_FROM = 1000
 _DPI = 100
 
 plt.rcParams.update({"font.size": 9, "svg.hashsalt": "harness", "figure.max_open_warning": 0})
@@ -109,6 +111,8 @@ def _costs(trials: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
 def _shown_max(costs: np.ndarray[Any, np.dtype[np.float64]], p999: float, p99: Any) -> float:
     """The x axis ends past P99 and the 99.9th percentile, not at a far outlier that would
     squeeze every other trial into one bar; what lies beyond is counted on the chart."""
+    if costs.size < _TRIM_FROM:
+        return float(costs.max())
     top = max(p999, float(p99 or 0.0) * 1.15)
     return float(costs.max()) if top >= costs.max() or top <= costs.min() else top
 

@@ -372,12 +372,12 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:v
 header h1{margin:18px 0 4px;font-size:24px}
 .prov span{display:inline-block;margin-right:16px;color:var(--muted);font-size:12px}
 .transport{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px;border-radius:6px}
-nav{position:sticky;top:0;background:#fff;border-bottom:1px solid var(--line);padding:6px 0;z-index:2}
+nav{background:#fff;border-bottom:1px solid var(--line);padding:6px 0}
 nav a{margin-right:18px;color:#0969da;text-decoration:none}
 h2{font-size:18px;border-bottom:1px solid var(--line);padding-bottom:4px;margin-top:28px}
 table{border-collapse:collapse;font-size:12.5px;width:100%}
 th,td{border:1px solid var(--line);padding:3px 7px;text-align:left;vertical-align:top}
-th{background:var(--bg);position:sticky;top:0}
+th{background:var(--bg)}
 td.n{text-align:right;white-space:nowrap}
 tr.overall td{font-weight:600;background:#eef6ff}
 .ci{color:var(--muted);font-size:11px}
@@ -395,6 +395,7 @@ figcaption{font-size:12px;color:var(--muted)}
 .filters{display:flex;flex-wrap:wrap;gap:14px;align-items:center;margin:8px 0}
 .trials-layout{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:14px;align-items:start}
 #trials tbody tr{cursor:pointer}
+#trials td{white-space:nowrap}
 #trials tbody tr:hover{background:#f0f6ff}
 #trials tbody tr.selected{background:#ddf4ff}
 .o-done{color:var(--ok)}.o-failed,.o-crashed{color:var(--bad)}.o-budget_exhausted{color:#bc4c00}.o-escalated{color:#8250df}
@@ -414,7 +415,7 @@ pre{white-space:pre-wrap;word-break:break-word;margin:0;font-size:11.5px}
 _SCRIPT = r"""
 "use strict";
 (async function () {
-  const PAGE = 100;
+  const PAGE = 25;
   const groupBy = document.getElementById("group-by");
   if (groupBy) {
     groupBy.addEventListener("change", () => {

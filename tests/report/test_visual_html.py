@@ -168,3 +168,18 @@ def test_an_import_shows_its_transcript_and_a_bare_file_says_the_drill_down_is_a
     write_visuals(tmp_path / "none", {"groups": []}, df, empty)
     assert "neither events.sqlite nor transcripts.jsonl" in (tmp_path / "none" / "report.html").read_text()
     assert not (empty / "events.sqlite").exists()  # reading never creates a log
+
+
+@pytest.mark.parametrize("rows", [
+    [{"scenario": "a", "model": "m", "trial": 0, "outcome": "done", "goal_met": True,
+      "cost_usd": 0.01, "suite": None, "fault_profile": None, "transport": None}],
+    [{"scenario": "a", "model": "m", "trial": 0, "outcome": "done", "goal_met": True},
+     {"scenario": "a", "model": "n", "trial": 1, "outcome": "crashed", "goal_met": False}],
+], ids=["one-trial", "required-fields-only"])
+def test_small_and_foreign_inputs_still_give_every_file(rows: list[dict[str, Any]],
+                                                        tmp_path: Path) -> None:
+    df = pd.DataFrame(rows)
+    paths = write_visuals(tmp_path, {"groups": []}, df, None)
+    assert all(p.stat().st_size > 1000 for p in paths)
+    data = payload((tmp_path / "report.html").read_text())
+    assert len(data["trials"]) == len(rows)
