@@ -40,6 +40,9 @@ _CHART_TITLES = {
     "frontier.png": "Cost versus goal completion by model (dominated choices marked)",
     "outcomes-by-fault.png": "Outcomes by fault profile",
 }
+#: Trials' detail per compressed chunk: small enough to open at a click, big enough for
+#: gzip to find the repeats between trials.
+STORIES_PER_CHUNK = 250
 _DIMS = ("suite", "scenario", "model", "fault_profile")
 #: Row fields the trials table carries, in order; the browser maps them by position.
 _ROW_FIELDS = ("suite", "scenario", "model", "fault_profile", "trial", "outcome", "goal_met",
@@ -251,9 +254,25 @@ def _trial_records(trials: pd.DataFrame, sel: Selection,
             "faults": [_fault_text(f) for f in faults[:50]],
             "faults_total": len(faults),
             "log_id": log_id,
-            "story": stories.get(log_id),
         })
     return out
+
+
+def _story_chunks(records: list[dict[str, Any]], stories: dict[str, dict[str, Any]]) -> list[str]:
+    """Each listed trial's detail, in gzip chunks the page opens only when a trial in one
+    is clicked: the page loads the table alone, however many trials carry detail. A
+    record notes its chunk (-1: no detail)."""
+    chunks: list[dict[str, Any]] = []
+    for r in records:
+        story = stories.get(r["log_id"])
+        if story is None:
+            r["chunk"] = -1
+            continue
+        if not chunks or len(chunks[-1]) >= STORIES_PER_CHUNK:
+            chunks.append({})
+        chunks[-1][str(r["row"])] = story
+        r["chunk"] = len(chunks) - 1
+    return [_payload(c) for c in chunks]
 
 
 def _fault_text(fault: Any) -> str:
@@ -323,7 +342,11 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
     stories, source = read_stories(run_dir, log_ids)
     records = _trial_records(trials, sel, stories)
     absent = "" if stories else source
+    chunks = _story_chunks(records, stories)
     data = _payload({"fields": list(_ROW_FIELDS), "trials": records, "absent": absent})
+    chunk_tags = "\n".join(
+        f'<script type="application/octet-stream" class="story-chunk">{c}</script>'
+        for c in chunks)
     script = _SCRIPT
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -360,6 +383,7 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
 </div>
 </section>
 <script type="application/octet-stream" id="trial-data">{data}</script>
+{chunk_tags}
 <script>{script}</script>
 </body></html>
 """
@@ -430,10 +454,19 @@ _SCRIPT = r"""
     if (cls) n.className = cls;
     return n;
   };
-  const b64 = document.getElementById("trial-data").textContent.trim();
-  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-  const data = await new Response(stream).json();
+  const unpack = async (node) => {
+    const bytes = Uint8Array.from(atob(node.textContent.trim()), (c) => c.charCodeAt(0));
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).json();
+  };
+  const data = await unpack(document.getElementById("trial-data"));
+  const chunkNodes = document.querySelectorAll("script.story-chunk");
+  const chunks = new Map();
+  const storyOf = async (r) => {
+    if (r.chunk < 0) return null;
+    if (!chunks.has(r.chunk)) chunks.set(r.chunk, unpack(chunkNodes[r.chunk]));
+    return (await chunks.get(r.chunk))[String(r.row)] || null;
+  };
   const F = {};
   data.fields.forEach((f, i) => { F[f] = i; });
   const rows = data.trials;
@@ -483,7 +516,7 @@ _SCRIPT = r"""
       tr.addEventListener("click", () => {
         document.querySelectorAll("#trials tr.selected").forEach((x) => x.classList.remove("selected"));
         tr.classList.add("selected");
-        detail(r);
+        detail(r).catch((err) => { document.getElementById("detail").textContent = "could not read this trial's detail: " + err; throw err; });
       });
       body.appendChild(tr);
     }
@@ -513,7 +546,8 @@ _SCRIPT = r"""
   function section(box, title, count) {
     box.appendChild(el("h4", count === undefined ? title : title + " (" + count + ")"));
   }
-  function detail(r) {
+  async function detail(r) {
+    const s = await storyOf(r);
     const box = document.getElementById("detail");
     box.replaceChildren();
     const c = r.cells;
@@ -524,7 +558,6 @@ _SCRIPT = r"""
       "; seed " + fmt(r.seed) + "; transport " + fmt(r.transport);
     box.appendChild(el("p", facts, "note"));
     if (r.error) { section(box, "Why it ended"); box.appendChild(el("pre", r.error)); }
-    const s = r.story;
     section(box, "State path");
     const path = el("div", null, "path");
     path.id = "state-path";

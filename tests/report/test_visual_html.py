@@ -52,16 +52,37 @@ class Tags(HTMLParser):
         super().__init__()
         self.seen: list[str] = []
         self.handlers: list[str] = []
+        self.runnable = 0
+        """Script elements a browser would run: no type, or a JavaScript one."""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.seen.append(tag)
+        if tag == "script" and dict(attrs).get("type") in (None, "text/javascript", "module"):
+            self.runnable += 1
         self.handlers += [k for k, _ in attrs if k.startswith("on")]
+
+
+def _unpack(b64: str) -> Any:
+    return json.loads(gzip.decompress(base64.b64decode(b64)))
 
 
 def payload(html: str) -> dict[str, Any]:
     m = re.search(r'<script type="application/octet-stream" id="trial-data">([^<]*)</script>', html)
     assert m is not None
-    return json.loads(gzip.decompress(base64.b64decode(m.group(1))))  # type: ignore[no-any-return]
+    return _unpack(m.group(1))  # type: ignore[no-any-return]
+
+
+def stories_of(html: str) -> list[dict[str, Any]]:
+    """The detail chunks, in order: each maps a row number to that trial's story."""
+    return [_unpack(c) for c in
+            re.findall(r'<script type="application/octet-stream" class="story-chunk">([^<]*)</script>',
+                       html)]
+
+
+def story(html: str, record: dict[str, Any]) -> dict[str, Any] | None:
+    if record["chunk"] < 0:
+        return None
+    return stories_of(html)[record["chunk"]][str(record["row"])]  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +101,12 @@ def test_hostile_text_from_trials_never_becomes_markup(run: Path, tmp_path: Path
     df["faults"] = [[{"source": HOSTILE, "kind": HOSTILE}]] * len(df)
     write_visuals(tmp_path, summary_of(df, HOSTILE), df, run)
     html = (tmp_path / "report.html").read_text()
-    # parsed as a browser would: the page's own two scripts, its four charts, and no
-    # element or event handler the hostile text carried
+    # parsed as a browser would: the page's own one script, its data, its four charts, and
+    # no element or event handler the hostile text carried
     tags = Tags()
     tags.feed(html)
-    assert tags.seen.count("script") == 2 and tags.seen.count("img") == 4
+    assert tags.runnable == 1 and tags.seen.count("img") == 4
+    assert tags.seen.count("script") == 2 + len(stories_of(html))
     assert "iframe" not in tags.seen and tags.handlers == []
     assert "&lt;/script&gt;&lt;script&gt;alert(&#x27;x&#x27;)" in html  # shown, escaped
     # the drill-down carries it as data (drawn with textContent), intact
@@ -152,7 +174,7 @@ def test_an_import_shows_its_transcript_and_a_bare_file_says_the_drill_down_is_a
     write_visuals(tmp_path / "out", {"groups": []}, df, run)
     html = (tmp_path / "out" / "report.html").read_text()
     assert "transcripts.jsonl" in html
-    by_id = {r["log_id"]: r["story"] for r in payload(html)["trials"]}
+    by_id = {r["log_id"]: story(html, r) for r in payload(html)["trials"]}
     assert by_id["t1/0"]["kind"] == "transcript"
     assert by_id["t1/0"]["turns"][0]["content"] == HOSTILE
     assert by_id["t1/0"]["turns"][1]["tool_call"] == 'book({"id": 1})'
@@ -183,3 +205,19 @@ def test_small_and_foreign_inputs_still_give_every_file(rows: list[dict[str, Any
     assert all(p.stat().st_size > 1000 for p in paths)
     data = payload((tmp_path / "report.html").read_text())
     assert len(data["trials"]) == len(rows)
+
+
+def test_detail_travels_in_chunks_and_each_row_finds_its_own() -> None:
+    from harness.report._html import STORIES_PER_CHUNK, _story_chunks
+
+    n = 2 * STORIES_PER_CHUNK + 7
+    records = [{"row": i * 3, "log_id": f"log{i}"} for i in range(n)]
+    stories = {f"log{i}": {"kind": "events", "states": ["idle", f"s{i}"]}
+               for i in range(n) if i % 5}
+    chunks = [_unpack(c) for c in _story_chunks(records, stories)]
+    assert len(chunks) == -(-len(stories) // STORIES_PER_CHUNK)
+    for i, r in enumerate(records):
+        if i % 5 == 0:
+            assert r["chunk"] == -1
+        else:
+            assert chunks[r["chunk"]][str(r["row"])]["states"][1] == f"s{i}"
