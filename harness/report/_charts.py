@@ -10,6 +10,7 @@ measures the architecture under modelled model behaviour, not a model.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -79,6 +80,31 @@ def _goal_array(trials: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
     return np.asarray(trials["goal_met"].fillna(False).to_numpy(dtype=bool))
 
 
+@dataclass(frozen=True)
+class Coded:
+    """The columns the charts read, turned into arrays once: cost, goal, and integer codes
+    with sorted labels for model, fault profile and outcome."""
+
+    cost: np.ndarray[Any, np.dtype[np.float64]]
+    goal: np.ndarray[Any, np.dtype[np.bool_]]
+    model: tuple[np.ndarray[Any, np.dtype[np.intp]], list[str]]
+    fault: tuple[np.ndarray[Any, np.dtype[np.intp]], list[str]]
+    outcome: tuple[np.ndarray[Any, np.dtype[np.intp]], list[str]]
+    transports: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.goal)
+
+    @classmethod
+    def of(cls, trials: pd.DataFrame | Coded) -> Coded:
+        if isinstance(trials, Coded):
+            return trials
+        return cls(cost=_cost_array(trials), goal=_goal_array(trials),
+                   model=_codes(trials, "model"), fault=_codes(trials, "fault_profile"),
+                   outcome=_codes(trials, "outcome"), transports=transports(trials))
+
+
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     # no Software or date chunk: the same input gives the same bytes
@@ -102,8 +128,8 @@ def _empty(ax: Any, why: str) -> None:
     ax.set_yticks([])
 
 
-def _costs(trials: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
-    c = _cost_array(trials)
+def _costs(data: Coded) -> np.ndarray[Any, np.dtype[np.float64]]:
+    c = data.cost
     kept: np.ndarray[Any, np.dtype[np.float64]] = c[~np.isnan(c)]
     return kept
 
@@ -123,9 +149,9 @@ def _note_beyond(ax: Any, beyond: int, top: float) -> None:
                 va="center", transform=ax.transAxes, fontsize=7, color="#555555")
 
 
-def cost_histogram(trials: pd.DataFrame, overall: dict[str, Any] | None, note: str) -> bytes:
+def cost_histogram(data: Coded, overall: dict[str, Any] | None, note: str) -> bytes:
     fig, ax = _figure("Cost per trial", note, left=0.13)
-    costs = _costs(trials)
+    costs = _costs(data)
     if costs.size == 0:
         _empty(ax, "no cost recorded")
         return _png(fig)
@@ -153,14 +179,14 @@ def cost_histogram(trials: pd.DataFrame, overall: dict[str, Any] | None, note: s
     return _png(fig)
 
 
-def cost_cdf(trials: pd.DataFrame, note: str) -> bytes:
+def cost_cdf(data: Coded, note: str) -> bytes:
     fig, ax = _figure("Cost per trial, cumulative, by model", note, left=0.11)
-    cost = _cost_array(trials)
+    cost = data.cost
     valid = ~np.isnan(cost)
     if not valid.any():
         _empty(ax, "no cost recorded")
         return _png(fig)
-    codes, labels = _codes(trials, "model")
+    codes, labels = data.model
     probs = np.linspace(0.0, 1.0, _CDF_POINTS)
     shown = cost[valid]
     top = _shown_max(shown, float(np.quantile(shown, 0.999)), None)
@@ -182,15 +208,16 @@ def cost_cdf(trials: pd.DataFrame, note: str) -> bytes:
     return _png(fig)
 
 
-def frontier_points(trials: pd.DataFrame) -> list[dict[str, Any]]:
+def frontier_points(trials: pd.DataFrame | Coded) -> list[dict[str, Any]]:
     """Mean cost and goal completion per model, and which are dominated: another model
     completes at least as often for no more money, and is better on one of the two."""
-    if trials.empty:
+    data = Coded.of(trials)
+    if data.size == 0:
         return []
-    cost = _cost_array(trials)
-    codes, labels = _codes(trials, "model")
+    cost = data.cost
+    codes, labels = data.model
     n = np.bincount(codes, minlength=len(labels))
-    done = np.bincount(codes, weights=_goal_array(trials), minlength=len(labels))
+    done = np.bincount(codes, weights=data.goal, minlength=len(labels))
     valid = ~np.isnan(cost)
     paid = np.bincount(codes[valid], weights=cost[valid], minlength=len(labels))
     priced = np.bincount(codes[valid], minlength=len(labels))
@@ -229,13 +256,13 @@ def frontier(pts: list[dict[str, Any]], note: str) -> bytes:
     return _png(fig)
 
 
-def outcomes_by_fault(trials: pd.DataFrame, note: str) -> bytes:
+def outcomes_by_fault(data: Coded, note: str) -> bytes:
     fig, ax = _figure("Outcomes by fault profile", note, left=0.25, bottom=0.2)
-    if trials.empty:
+    if data.size == 0:
         _empty(ax, "no trials")
         return _png(fig)
-    fcodes, faults = _codes(trials, "fault_profile")
-    ocodes, outcomes = _codes(trials, "outcome")
+    fcodes, faults = data.fault
+    ocodes, outcomes = data.outcome
     table = np.bincount(fcodes * len(outcomes) + ocodes, minlength=len(faults) * len(outcomes))
     table = table.reshape(len(faults), len(outcomes))
     totals = table.sum(axis=1)
@@ -263,13 +290,14 @@ def overall_group(summary: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def render_charts(trials: pd.DataFrame, summary: dict[str, Any],
+def render_charts(trials: pd.DataFrame | Coded, summary: dict[str, Any],
                   points: list[dict[str, Any]] | None = None) -> dict[str, bytes]:
     """Each chart's PNG bytes, keyed by its file name."""
-    note = transport_note(transports(trials))
+    data = Coded.of(trials)
+    note = transport_note(data.transports)
     return {
-        "cost-hist.png": cost_histogram(trials, overall_group(summary), note),
-        "cost-cdf.png": cost_cdf(trials, note),
-        "frontier.png": frontier(frontier_points(trials) if points is None else points, note),
-        "outcomes-by-fault.png": outcomes_by_fault(trials, note),
+        "cost-hist.png": cost_histogram(data, overall_group(summary), note),
+        "cost-cdf.png": cost_cdf(data, note),
+        "frontier.png": frontier(frontier_points(data) if points is None else points, note),
+        "outcomes-by-fault.png": outcomes_by_fault(data, note),
     }

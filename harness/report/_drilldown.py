@@ -36,7 +36,10 @@ from harness.store import SQLiteRecorder, decode
 
 #: Longest text kept from one answer, tool result or model reply: the page must stay
 #: small when a run has thousands of failed trials, and the log keeps the whole text.
-TEXT_LIMIT = 600
+TEXT_LIMIT = 400
+#: A model's reply text and each tool call it asked for are cut shorter: a trial may
+#: make dozens of calls, and the tool call's own row shows its input again.
+REPLY_LIMIT = 240
 #: At most this many trials that did not pass get detail (all of them below it).
 MAX_FAILED = 20_000
 #: And this many of the others, evenly spaced over the sorted rows.
@@ -60,7 +63,7 @@ def passed_mask(trials: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
     """A trial passed when it finished ``done`` with its goal met; anything else is worth
     a look (a failed goal, a budget that ran out, an escalation, a crash)."""
     goal = trials["goal_met"].fillna(False).astype(bool).to_numpy()
-    done = (trials["outcome"].astype("string").fillna("") == "done").to_numpy()
+    done = (trials["outcome"] == "done").to_numpy(dtype=bool, na_value=False)
     return np.asarray(goal & done, dtype=np.bool_)
 
 
@@ -101,8 +104,8 @@ def _reply_text(content: tuple[dict[str, Any], ...]) -> tuple[str, list[str]]:
         if block.get("type") == "text":
             texts.append(str(block.get("text", "")))
         elif block.get("type") == "tool_use":
-            uses.append(f"{block.get('name')}({clip(block.get('input', {}), 200)})")
-    return clip("\n".join(texts)), uses
+            uses.append(f"{block.get('name')}({clip(block.get('input', {}), REPLY_LIMIT // 2)})")
+    return clip("\n".join(texts), REPLY_LIMIT), uses
 
 
 def trial_story(events: list[Event]) -> dict[str, Any]:
@@ -147,7 +150,7 @@ def trial_story(events: list[Event]) -> dict[str, Any]:
             model_calls.append(call)
         elif isinstance(ev, ToolReturned) and isinstance(asked, RunTool):
             tool_calls.append({
-                "agent": asked.agent, "tool": asked.tool, "input": clip(asked.input, 300),
+                "agent": asked.agent, "tool": asked.tool, "input": clip(asked.input, REPLY_LIMIT),
                 "output": clip(ev.output), "is_error": ev.is_error,
                 "error_kind": ev.error_kind or "",
             })

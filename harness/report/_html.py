@@ -27,6 +27,7 @@ import pandas as pd
 from harness._files import write_atomic
 from harness.report._charts import (
     CHART_FILES,
+    Coded,
     frontier_points,
     render_charts,
     transport_note,
@@ -53,10 +54,11 @@ def write_visuals(out_dir: Path, summary: dict[str, Any], trials: pd.DataFrame,
                   run_dir: Path | None) -> list[Path]:
     """Write the four chart PNGs and report.html into ``out_dir``, each atomically."""
     out_dir = Path(out_dir)
-    points = frontier_points(trials)
-    charts = render_charts(trials, summary, points)
+    data = Coded.of(trials)
+    points = frontier_points(data)
+    charts = render_charts(data, summary, points)
     written = [write_atomic(out_dir / name, charts[name]) for name in CHART_FILES]
-    page = render_page(summary, trials, run_dir, charts, points)
+    page = render_page(summary, trials, run_dir, charts, points, data.transports)
     written.append(write_atomic(out_dir / "report.html", page))
     return written
 
@@ -330,8 +332,10 @@ def _provenance(summary: dict[str, Any], names: list[str]) -> str:
 
 
 def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | None,
-                charts: dict[str, bytes], points: list[dict[str, Any]] | None = None) -> str:
-    names = transports(trials)
+                charts: dict[str, bytes], points: list[dict[str, Any]] | None = None,
+                names: list[str] | None = None) -> str:
+    if names is None:
+        names = transports(trials)
     if points is None:
         points = frontier_points(trials)
     sel = choose_trials(trials)
