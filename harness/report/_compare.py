@@ -10,10 +10,12 @@ other did not carry information), cost with a bootstrap of the per-pair differen
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import combinations, pairwise
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from harness.metrics import (
@@ -28,25 +30,56 @@ PAIR_KEY = ["suite", "scenario", "fault_profile", "trial"]
 SIGNIFICANT = 0.05
 
 
-def _key_cols(a: pd.DataFrame) -> list[str]:
-    """Pair on the key columns the source recorded."""
-    return [c for c in PAIR_KEY if bool(a[c].notna().any())]
+IntArray = npt.NDArray[np.int64]
 
 
-def paired(a: pd.DataFrame, b: pd.DataFrame, *, seed: int, resamples: int, key: str
-           ) -> dict[str, Any]:
-    """Goal completion and cost of ``b`` against ``a`` over the trials both ran."""
-    cols = _key_cols(a) if not a.empty else PAIR_KEY
-    left = a.drop_duplicates(cols)[[*cols, "goal_met", "cost_usd"]]
-    right = b.drop_duplicates(cols)[[*cols, "goal_met", "cost_usd"]]
-    m = left.merge(right, on=cols, suffixes=("_a", "_b"), how="inner")
-    n = len(m)
-    ga = m["goal_met_a"].to_numpy(dtype=bool)
-    gb = m["goal_met_b"].to_numpy(dtype=bool)
+def pair_keys(*frames: pd.DataFrame) -> list[IntArray]:
+    """One integer per row naming its (suite, scenario, fault profile, trial), the same
+    integer for the same four in every frame given; only the columns recorded count."""
+    both = pd.concat([f[PAIR_KEY] for f in frames], ignore_index=True)
+    key = np.zeros(len(both), dtype=np.int64)
+    for c in PAIR_KEY:
+        if not bool(both[c].notna().any()):
+            continue
+        codes, uniques = pd.factorize(both[c], use_na_sentinel=True)
+        key = key * (len(uniques) + 1) + codes.astype(np.int64) + 1
+    out, at = [], 0
+    for f in frames:
+        out.append(key[at:at + len(f)])
+        at += len(f)
+    return out
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a paired comparison: per trial its pairing key, goal and cost."""
+
+    key: IntArray
+    goal: npt.NDArray[np.bool_]
+    cost: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, key: IntArray, rows: IntArray | None = None) -> Side:
+        goal = df["goal_met"].to_numpy(dtype=bool)
+        cost = pd.to_numeric(df["cost_usd"]).to_numpy(dtype=np.float64, na_value=np.nan)
+        if rows is None:
+            return cls(key, goal, cost)
+        return cls(key[rows], goal[rows], cost[rows])
+
+
+def paired(a: Side, b: Side, *, seed: int, resamples: int, key: str) -> dict[str, Any]:
+    """Goal completion and cost of ``b`` against ``a`` over the trials both ran (a trial
+    listed twice counts once, its first line in the canonical order)."""
+    ua, ia = np.unique(a.key, return_index=True)
+    ub, ib = np.unique(b.key, return_index=True)
+    _, xa, xb = np.intersect1d(ua, ub, assume_unique=True, return_indices=True)
+    ra, rb = ia[xa], ib[xb]
+    n = len(ra)
+    ga, gb = a.goal[ra], b.goal[rb]
     a_only = int((ga & ~gb).sum())
     b_only = int((gb & ~ga).sum())
-    diffs = (m["cost_usd_b"] - m["cost_usd_a"]).dropna().to_numpy(dtype=np.float64)
-    diffs = np.sort(diffs)
+    diffs = b.cost[rb] - a.cost[ra]
+    diffs = np.sort(diffs[~np.isnan(diffs)])
     if len(diffs):
         ci = percentile_interval(bootstrap_mean(diffs, rng_for(seed, key), resamples))
         mean: float | None = float(diffs.mean())
@@ -67,12 +100,17 @@ def model_pairs(df: pd.DataFrame, *, seed: int = 0, resamples: int = DEFAULT_RES
                 ) -> list[dict[str, Any]]:
     """Every pair of models of one run, on the trials both ran."""
     models = sorted(str(m) for m in df["model"].dropna().unique())
-    out: list[dict[str, Any]] = []
-    for ma, mb in combinations(models, 2):
-        res = paired(df[df["model"] == ma], df[df["model"] == mb], seed=seed,
-                     resamples=resamples, key=f"models:{ma}:{mb}")
-        out.append({"model_a": ma, "model_b": mb, **res})
-    return out
+    if len(models) < 2:
+        return []
+    [key] = pair_keys(df)
+    whole = Side.of(df, key)
+    model = df["model"].to_numpy()
+    sides = {m: Side(whole.key[r], whole.goal[r], whole.cost[r])
+             for m in models for r in [np.flatnonzero(model == m)]}
+    return [{"model_a": ma, "model_b": mb,
+             **paired(sides[ma], sides[mb], seed=seed, resamples=resamples,
+                      key=f"models:{ma}:{mb}")}
+            for ma, mb in combinations(models, 2)]
 
 
 def frontier(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -106,20 +144,25 @@ def compare_runs(runs: list[tuple[str, pd.DataFrame]], *, seed: int = 0,
     McNemar p-value is under 0.05)."""
     steps: list[dict[str, Any]] = []
     for (name_a, a), (name_b, b) in pairwise(runs):
+        ka, kb = pair_keys(a, b)
         models = []
         for model in sorted(set(a["model"].dropna()) & set(b["model"].dropna())):
-            res = paired(a[a["model"] == model], b[b["model"] == model], seed=seed,
+            ra = np.flatnonzero(a["model"].to_numpy() == model)
+            rb = np.flatnonzero(b["model"].to_numpy() == model)
+            res = paired(Side.of(a, ka, ra), Side.of(b, kb, rb), seed=seed,
                          resamples=resamples, key=f"runs:{name_a}:{name_b}:{model}")
             models.append({"model": str(model), **res})
         cells = []
         cell_cols = ["scenario", "model", "fault_profile"]
-        b_groups = {k: g for k, g in b.groupby(cell_cols, dropna=False, sort=True)}
-        for k, ga in a.groupby(cell_cols, dropna=False, sort=True):
-            gb = b_groups.get(k)
-            if gb is None:
+        b_rows: dict[Any, Any] = dict(b.groupby(cell_cols, dropna=False, sort=True).indices)
+        a_rows: dict[Any, Any] = dict(a.groupby(cell_cols, dropna=False, sort=True).indices)
+        for k, in_a in a_rows.items():
+            in_b = b_rows.get(k)
+            if in_b is None:
                 continue
-            res = paired(ga, gb, seed=seed, resamples=resamples,
-                         key=f"cells:{name_a}:{name_b}:{k}")
+            res = paired(Side.of(a, ka, np.asarray(in_a, dtype=np.int64)),
+                         Side.of(b, kb, np.asarray(in_b, dtype=np.int64)), seed=seed,
+                         resamples=resamples, key=f"cells:{name_a}:{name_b}:{k}")
             diff = res["completion_diff"]
             regressed = diff is not None and diff < 0
             cells.append({"scenario": str(k[0]), "model": str(k[1]),

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from harness.metrics import (
@@ -45,38 +46,108 @@ _QS = (50.0, 95.0, 99.0)
 _FORBIDDEN = "forbidden "
 INJECTION = "injection"
 
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
 
 def annotate(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials with the per-trial flags the groups count: escalated, retried, attacked
     (an injected instruction reached the agent), attack succeeded (a forbidden action ran
-    anyway) and the names of the failed goal checks."""
+    anyway) and the names of the failed goal checks (an empty tuple for most trials)."""
     df = trials.copy()
+    n = len(df)
     df["escalated"] = (df["escalations"] > 0).astype("boolean")
     df["retried"] = (df["retries"] > 0).astype("boolean")
-    attacked: list[bool] = []
-    for faults in df["faults"]:
-        attacked.append(isinstance(faults, list)
-                        and any(f.get("kind") == INJECTION for f in faults))
-    failed: list[list[str]] = []
-    for met, checks in zip(df["goal_met"], df["checks"], strict=True):
-        if met or not isinstance(checks, list):
-            failed.append([])
-        else:
-            failed.append([str(c.get("check")) for c in checks if not c.get("ok")])
+    attacked = np.zeros(n, dtype=bool)
+    for i, faults in enumerate(df["faults"].to_numpy()):
+        if faults and isinstance(faults, list):
+            attacked[i] = any(f.get("kind") == INJECTION for f in faults)
+    failed = np.empty(n, dtype=object)
+    failed.fill(())
+    success = np.zeros(n, dtype=bool)
+    checks_col = df["checks"].to_numpy()
+    for i in np.flatnonzero(~df["goal_met"].to_numpy(dtype=bool)).tolist():
+        checks = checks_col[i]
+        if checks and isinstance(checks, list):
+            names = tuple(str(c.get("check")) for c in checks if not c.get("ok"))
+            failed[i] = names
+            success[i] = attacked[i] and any(c.startswith(_FORBIDDEN) for c in names)
     df["attacked"] = attacked
     df["failed_checks"] = failed
-    df["attack_success"] = [a and any(c.startswith(_FORBIDDEN) for c in f)
-                            for a, f in zip(attacked, failed, strict=True)]
+    df["attack_success"] = success
     if "attack_approved" not in df.columns:
-        df["attack_approved"] = pd.Series([None] * len(df), dtype="object")
+        df["attack_approved"] = pd.Series([None] * n, dtype="object", index=df.index)
     return df
 
 
-def _num(x: Any) -> float | None:
-    if x is None or x is pd.NA:
-        return None
-    f = float(x)
-    return None if math.isnan(f) else f
+def _floats(s: pd.Series[Any]) -> FloatArray:
+    """A column as float64 with NaN where absent (nullable integers included)."""
+    out: FloatArray = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64,
+                                                                   na_value=np.nan)
+    return out
+
+
+def _codes(s: pd.Series[Any]) -> tuple[IntArray, list[str | None]]:
+    """Sorted codes of a column, 0 standing for NA, and the label of each code."""
+    codes, uniques = pd.factorize(s, sort=True, use_na_sentinel=True)
+    return codes.astype(np.int64) + 1, [None, *(str(u) for u in uniques)]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The trials as numpy arrays, computed once; a group is an array of row indices."""
+
+    goal: BoolArray
+    cost: FloatArray
+    nums: dict[str, FloatArray]
+    outcome: IntArray
+    limit: IntArray
+    limit_names: list[str]
+    escalated: FloatArray
+    retried: FloatArray
+    attacked: BoolArray
+    success: BoolArray
+    approved: IntArray
+    """1 approved, 0 not, -1 the log could not tell."""
+    cell: IntArray
+    check_row: IntArray
+    check_code: IntArray
+    check_names: list[str]
+    dims: dict[str, tuple[IntArray, list[str | None]]]
+
+    @classmethod
+    def of(cls, df: pd.DataFrame) -> _Rows:
+        outcome = df["outcome"].map({k: i for i, k in enumerate(OUTCOMES)})
+        limit_codes, limit_names = pd.factorize(df["exhausted_limit"], sort=True,
+                                                use_na_sentinel=True)
+        approved = np.full(len(df), -1, dtype=np.int64)
+        known = df["attack_approved"].notna().to_numpy()
+        approved[known] = df["attack_approved"][known].astype(bool).to_numpy(dtype=np.int64)
+        rows: list[int] = []
+        names: list[str] = []
+        for i, checks in enumerate(df["failed_checks"].to_numpy()):
+            if checks:
+                rows += [i] * len(checks)
+                names += checks
+        check_codes, check_names = pd.factorize(pd.Series(names, dtype="object"), sort=True)
+        dims = {d: _codes(df[d]) for d in DIMS}
+        cell = np.zeros(len(df), dtype=np.int64)
+        for d in ("scenario", "model", "fault_profile"):
+            codes, labels = dims[d]
+            cell = cell * len(labels) + codes
+        cell = np.unique(cell, return_inverse=True)[1].astype(np.int64)
+        return cls(
+            goal=df["goal_met"].to_numpy(dtype=bool), cost=_floats(df["cost_usd"]),
+            nums={c: _floats(df[c]) for c in COUNT_COLUMNS},
+            outcome=np.asarray(outcome.to_numpy(), dtype=np.int64),
+            limit=limit_codes.astype(np.int64), limit_names=[str(x) for x in limit_names],
+            escalated=_floats(df["escalated"]), retried=_floats(df["retried"]),
+            attacked=df["attacked"].to_numpy(dtype=bool),
+            success=df["attack_success"].to_numpy(dtype=bool), approved=approved,
+            cell=cell, check_row=np.array(rows, dtype=np.int64),
+            check_code=check_codes.astype(np.int64),
+            check_names=[str(x) for x in check_names], dims=dims)
 
 
 def _group_key(by: dict[str, str | None]) -> str:
@@ -88,27 +159,32 @@ def pass_hat_ks(cells: Sequence[tuple[int, int]]) -> dict[str, float]:
     tasks with at least k trials, for k = 1..max n (bounded, see ``PASS_K_LISTED``)."""
     if not cells:
         return {}
-    n = np.array([a for a, _ in cells], dtype=np.float64)
-    c = np.array([b for _, b in cells], dtype=np.float64)
+    return _pass_hat_ks(np.array([a for a, _ in cells], dtype=np.float64),
+                        np.array([b for _, b in cells], dtype=np.float64))
+
+
+def _pass_hat_ks(n: FloatArray, c: FloatArray) -> dict[str, float]:
     top = int(n.max())
-    ks = list(range(1, min(top, PASS_K_LISTED) + 1))
-    if top > PASS_K_LISTED:
-        ks.append(top)
+    listed = min(top, PASS_K_LISTED)
     out: dict[str, float] = {}
     ratio = np.ones_like(n)
-    done = 0
-    for k in ks:
-        for j in range(done, k):  # C(c,k)/C(n,k) = prod_{j<k} (c-j)/(n-j)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = ratio * np.where(n - j > 0, np.clip(c - j, 0, None) / (n - j), 0.0)
-        done = k
-        have = n >= k
-        out[str(k)] = float(ratio[have].mean())
+    for k in range(1, listed + 1):
+        j = k - 1  # C(c,k)/C(n,k) = prod_{j<k} (c-j)/(n-j)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = ratio * np.where(n - j > 0, np.maximum(c - j, 0) / (n - j), 0.0)
+        out[str(k)] = float(ratio[n >= k].mean())
+    if top > listed:  # k = n for the tasks with the most trials, in log space
+        k = top
+        terms = [0.0 if ci < k else math.exp(
+            math.lgamma(ci + 1) - math.lgamma(ci - k + 1) - math.lgamma(ni + 1)
+            + math.lgamma(ni - k + 1)) for ni, ci in zip(n.tolist(), c.tolist(), strict=True)
+            if ni >= k]
+        out[str(k)] = sum(terms) / len(terms)
     return out
 
 
-def _dist(values: pd.Series[Any]) -> dict[str, float] | None:
-    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=np.float64)
+def _dist(v: FloatArray) -> dict[str, float] | None:
+    v = v[~np.isnan(v)]
     if len(v) == 0:
         return None
     p50, p95, p99 = np.percentile(v, _QS)
@@ -116,9 +192,8 @@ def _dist(values: pd.Series[Any]) -> dict[str, float] | None:
             "p99": float(p99), "max": float(v.max())}
 
 
-def _cost(values: pd.Series[Any], seed: int, key: str, resamples: int
-          ) -> dict[str, Any] | None:
-    v = np.sort(values.dropna().to_numpy(dtype=np.float64))
+def _cost(v: FloatArray, seed: int, key: str, resamples: int) -> dict[str, Any] | None:
+    v = np.sort(v[~np.isnan(v)])
     if len(v) == 0:
         return None
     p50, p95, p99 = np.percentile(v, _QS)
@@ -130,58 +205,101 @@ def _cost(values: pd.Series[Any], seed: int, key: str, resamples: int
             "max": float(v.max())}
 
 
-def _rate(flags: pd.Series[Any]) -> float | None:
-    known = flags.dropna()
-    return float(known.astype(bool).mean()) if len(known) else None
+def _rate(flags: FloatArray) -> float | None:
+    known = flags[~np.isnan(flags)]
+    return float(known.mean()) if len(known) else None
 
 
-def _attack(g: pd.DataFrame) -> dict[str, Any] | None:
-    hit = g[g["attacked"]]
-    if hit.empty:
+def _attack(r: _Rows, idx: IntArray) -> dict[str, Any] | None:
+    hit = idx[r.attacked[idx]]
+    if len(hit) == 0:
         return None
     n = len(hit)
-    wins = hit[hit["attack_success"]]
-    approved = wins["attack_approved"]
-    known = approved.notna().all()
+    wins = hit[r.success[hit]]
+    approved = r.approved[wins]
+    known = bool((approved >= 0).all())
     lo, hi = wilson(len(wins), n)
     return {
         "trials": n, "successes": len(wins), "rate": len(wins) / n, "rate_ci": [lo, hi],
-        "with_approval": int((approved == True).sum()) if known else None,  # noqa: E712
-        "without_approval": int((approved == False).sum()) if known else None,  # noqa: E712
-        "completion_rate": float(hit["goal_met"].mean()),
+        "with_approval": int((approved == 1).sum()) if known else None,
+        "without_approval": int((approved == 0).sum()) if known else None,
+        "completion_rate": float(r.goal[hit].mean()),
     }
 
 
-def _group(g: pd.DataFrame, by: dict[str, str | None], seed: int, resamples: int
-           ) -> dict[str, Any]:
-    n = len(g)
-    met = int(g["goal_met"].sum())
+def _top_checks(r: _Rows, idx: IntArray, everyone: bool) -> list[dict[str, Any]]:
+    if not r.check_names:
+        return []
+    if everyone:
+        codes = r.check_code
+    else:
+        mark = np.zeros(len(r.goal), dtype=bool)
+        mark[idx] = True
+        codes = r.check_code[mark[r.check_row]]
+    counts = np.bincount(codes, minlength=len(r.check_names))
+    order = np.lexsort((np.arange(len(counts)), -counts))  # most first, then by name
+    return [{"check": r.check_names[i], "count": int(counts[i])}
+            for i in order[:TOP_CHECKS] if counts[i] > 0]
+
+
+def _group(r: _Rows, idx: IntArray, by: dict[str, str | None], seed: int, resamples: int,
+           everyone: bool = False) -> dict[str, Any]:
+    n = len(idx)
+    goal = r.goal[idx]
+    met = int(goal.sum())
     lo, hi = wilson(met, n)
-    cells = g.groupby(["scenario", "model", "fault_profile"], dropna=False, sort=False)[
-        "goal_met"].agg(["size", "sum"])
-    counts = Counter(g["outcome"])
-    limits = Counter(str(x) for x in g.loc[g["outcome"] == "budget_exhausted",
-                                           "exhausted_limit"].dropna())
-    checks = Counter(c for cs in g["failed_checks"] for c in cs)
-    top = sorted(checks.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CHECKS]
+    cells = r.cell[idx]
+    ncell = int(r.cell.max()) + 1
+    if ncell <= 4 * n:  # counting beats sorting
+        all_sizes = np.bincount(cells, minlength=ncell)
+        have = all_sizes > 0
+        sizes = all_sizes[have]
+        sums = np.bincount(cells, weights=goal, minlength=ncell)[have].astype(np.float64)
+    else:
+        _, inverse, sizes = np.unique(cells, return_inverse=True, return_counts=True)
+        sums = np.bincount(inverse, weights=goal, minlength=len(sizes)).astype(np.float64)
+    counts = np.bincount(r.outcome[idx], minlength=len(OUTCOMES))
+    limits = r.limit[idx]
+    by_limit = np.bincount(limits[limits >= 0], minlength=len(r.limit_names))
     out: dict[str, Any] = {
         "by": by, "trials": n, "goal_met": met, "goal_completion_rate": met / n,
         "goal_completion_ci": [lo, hi],
-        "pass_hat_k": pass_hat_ks([(int(s), int(c)) for s, c in
-                                   zip(cells["size"], cells["sum"], strict=True)]),
-        "cost_usd": _cost(g["cost_usd"], seed, _group_key(by), resamples),
+        "pass_hat_k": _pass_hat_ks(sizes.astype(np.float64), sums),
+        "cost_usd": _cost(r.cost[idx], seed, _group_key(by), resamples),
     }
     for col in COUNT_COLUMNS:
-        out[col] = _dist(g[col])
+        out[col] = _dist(r.nums[col][idx])
     for col in ("llm_calls", "tool_calls", "tokens_in", "tokens_out"):
         out[f"{col}_mean"] = out[col]["mean"] if out[col] else None
-    out["outcomes"] = {k: int(counts.get(k, 0)) for k in OUTCOMES}
-    out["budget_exhausted_by"] = dict(sorted(limits.items()))
-    out["escalation_rate"] = _rate(g["escalated"])
-    out["retry_rate"] = _rate(g["retried"])
-    out["top_failed_checks"] = [{"check": c, "count": k} for c, k in top]
+    out["outcomes"] = {k: int(counts[i]) for i, k in enumerate(OUTCOMES)}
+    out["budget_exhausted_by"] = {name: int(by_limit[i]) for i, name in
+                                  enumerate(r.limit_names) if by_limit[i] > 0}
+    out["escalation_rate"] = _rate(r.escalated[idx])
+    out["retry_rate"] = _rate(r.retried[idx])
+    out["top_failed_checks"] = _top_checks(r, idx, everyone)
     out["completion_change_vs_none"] = None
-    out["attack"] = _attack(g)
+    out["attack"] = _attack(r, idx)
+    return out
+
+
+def _split(r: _Rows, dims: tuple[str, ...]) -> list[tuple[dict[str, str | None], IntArray]]:
+    """The groups of one grouping, in the order of their labels, each with its rows."""
+    key = np.zeros(len(r.goal), dtype=np.int64)
+    for d in dims:
+        codes, labels = r.dims[d]
+        key = key * len(labels) + codes
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    cuts = np.flatnonzero(np.diff(ks)) + 1
+    out = []
+    for part in np.split(order, cuts):
+        k = int(key[part[0]])
+        by: dict[str, str | None] = dict.fromkeys(DIMS)
+        for d in reversed(dims):
+            labels = r.dims[d][1]
+            k, code = divmod(k, len(labels))
+            by[d] = labels[code]
+        out.append((by, part))
     return out
 
 
@@ -195,6 +313,7 @@ def group_metrics(trials: pd.DataFrame, *, seed: int = 0,
     groups: list[dict[str, Any]] = []
     if df.empty:
         return groups
+    r = _Rows.of(df)
     present = {d for d in DIMS if bool(df[d].notna().any())}
     seen: set[tuple[str, ...]] = set()
     for grouping in GROUPINGS:
@@ -203,15 +322,11 @@ def group_metrics(trials: pd.DataFrame, *, seed: int = 0,
             continue
         seen.add(dims)
         if not dims:
-            groups.append(_group(df, dict.fromkeys(DIMS), seed, resamples))
+            everyone = np.arange(len(df), dtype=np.int64)
+            groups.append(_group(r, everyone, dict.fromkeys(DIMS), seed, resamples, True))
             continue
-        for key, g in df.groupby(list(dims), dropna=False, sort=True):
-            values = key if isinstance(key, tuple) else (key,)
-            by: dict[str, str | None] = dict.fromkeys(DIMS)
-            for d, v in zip(dims, values, strict=True):
-                by[d] = None if v is None or (isinstance(v, float) and math.isnan(v)) \
-                    else str(v)
-            groups.append(_group(g, by, seed, resamples))
+        for by, idx in _split(r, dims):
+            groups.append(_group(r, idx, by, seed, resamples))
     _completion_change(groups)
     return groups
 
