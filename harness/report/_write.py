@@ -27,7 +27,7 @@ from harness.report._junit import render_junit
 from harness.report._load import load_trials, trials_path
 from harness.report._markdown import render_markdown
 from harness.report._metrics import annotate
-from harness.report._summary import build_summary, dumps, git_commit
+from harness.report._summary import SCHEMA, build_summary, dumps, git_commit
 from harness.report._verdicts import ScenarioInfo, Verdict, scenario_infos
 
 NO_EVENTS = ("the run folder has no events.sqlite: the report shows what trials.jsonl "
@@ -68,10 +68,30 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _scenarios_from_run(run: Mapping[str, Any], run_dir: Path | None
-                        ) -> dict[str, ScenarioInfo]:
-    """Thresholds and hashes of the scenario files ``run.json`` names, if they load;
-    else the thresholds an earlier ``summary.json`` of this run recorded."""
+def _recorded(run_dir: Path | None) -> tuple[dict[str, ScenarioInfo], str | None] | None:
+    """The thresholds, scenario hashes and agent commit an earlier ``summary.json`` of
+    this run recorded (None when there is none): what the run was judged on."""
+    if run_dir is None:
+        return None
+    old = _read_json(run_dir / "summary.json")
+    if old.get("schema") != SCHEMA:
+        return None
+    prov = old.get("provenance") or {}
+    hashes = prov.get("scenario_hashes") or {}
+    out: dict[str, ScenarioInfo] = {}
+    for v in old.get("verdicts") or []:
+        name = v.get("scenario")
+        if isinstance(name, str) and isinstance(v.get("thresholds"), dict):
+            out[name] = ScenarioInfo(name, {k: float(x) for k, x in v["thresholds"].items()},
+                                     hashes.get(name))
+    for name, h in hashes.items():
+        out.setdefault(name, ScenarioInfo(name, {}, h))
+    commit = prov.get("agent_git_commit")
+    return out, commit if isinstance(commit, str) else None
+
+
+def _scenarios_from_files(run: Mapping[str, Any]) -> dict[str, ScenarioInfo]:
+    """Thresholds and hashes of the scenario files ``run.json`` names, if they load."""
     paths = run.get("paths")
     if isinstance(paths, list) and paths:
         from harness.scenario import load_all
@@ -80,16 +100,6 @@ def _scenarios_from_run(run: Mapping[str, Any], run_dir: Path | None
             return scenario_infos(load_all([str(p) for p in paths]))
         except (HarnessError, OSError):
             pass
-    if run_dir is not None:
-        old = _read_json(run_dir / "summary.json")
-        out: dict[str, ScenarioInfo] = {}
-        hashes = (old.get("provenance") or {}).get("scenario_hashes") or {}
-        for v in old.get("verdicts") or []:
-            name = v.get("scenario")
-            if isinstance(name, str) and isinstance(v.get("thresholds"), dict):
-                out[name] = ScenarioInfo(name, {k: float(x) for k, x in
-                                                v["thresholds"].items()}, hashes.get(name))
-        return out
     return {}
 
 
@@ -100,14 +110,25 @@ def _scenario_dirs(run: Mapping[str, Any]) -> list[Path]:
 
 def build_report(src: str | Path, *, scenarios: Mapping[str, ScenarioInfo] | None = None,
                  seed: int = 0, resamples: int = DEFAULT_RESAMPLES) -> Report:
-    """Everything the report files hold, computed and not yet written."""
+    """Everything the report files hold, computed and not yet written.
+
+    ``scenarios`` given (the runner gives the ones it ran): judged on them, provenance
+    taken now. Not given: a run reported again keeps what its ``summary.json`` recorded
+    (thresholds, scenario hashes, agent commit), so re-rendering a stored run gives the
+    same file; a run without one is judged on the scenario files ``run.json`` names,
+    if they still load, else on crashes alone."""
     src = Path(src)
     tfile = trials_path(src)
     trials = load_trials(tfile)
     run_dir = _run_dir(src)
     run = _read_json(run_dir / "run.json") if run_dir else {}
-    if scenarios is None:
-        scenarios = _scenarios_from_run(run, run_dir)
+    recorded = _recorded(run_dir) if scenarios is None else None
+    if recorded is not None:
+        scenarios, commit = recorded
+    else:
+        if scenarios is None:
+            scenarios = _scenarios_from_files(run)
+        commit = git_commit(_scenario_dirs(run))
     notes: list[str] = []
     events = run_dir / "events.sqlite" if run_dir else None
     if run_dir is not None and not (events and events.is_file()) and not (
@@ -115,8 +136,8 @@ def build_report(src: str | Path, *, scenarios: Mapping[str, ScenarioInfo] | Non
         notes.append(NO_EVENTS)
     df = add_attack_approval(annotate(trials), events)
     summary, verdicts = build_summary(
-        df, scenarios=scenarios, run=run, source=tfile.name,
-        agent_commit=git_commit(_scenario_dirs(run)), seed=seed, resamples=resamples)
+        df, scenarios=scenarios, run=run, source=tfile.name, agent_commit=commit,
+        seed=seed, resamples=resamples)
     return Report(summary, verdicts, trials, notes=notes)
 
 

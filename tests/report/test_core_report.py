@@ -186,6 +186,15 @@ def test_harness_run_writes_the_report_and_shows_escalation_as_a_rate(
     assert main(["report", str(run)]) == 0
     assert (run / "summary.json").read_bytes() == before
     assert build_report(run).passed
+    # without its summary, the thresholds come from the scenario file run.json names
+    (run / "summary.json").unlink()
+    assert build_report(run).summary["verdicts"] == s["verdicts"]
+    # and a stored run keeps the thresholds it was judged on when the file changes later
+    (run / "summary.json").write_bytes(before)
+    scenario = tmp_path / src.name
+    scenario.write_text(scenario.read_text().replace("max_p99_cost_usd: 0.15",
+                                                     "max_p99_cost_usd: 0.0"))
+    assert build_report(run).summary["verdicts"] == s["verdicts"]
 
 
 def test_an_attack_that_worked_is_split_by_approval_from_the_event_log(tmp_path: Path) -> None:
