@@ -55,7 +55,9 @@ def write_visuals(out_dir: Path, summary: dict[str, Any], trials: pd.DataFrame,
     """Write the four chart PNGs and report.html into ``out_dir``, each atomically."""
     out_dir = Path(out_dir)
     data = Coded.of(trials)
-    points = frontier_points(data)
+    points = summary_frontier(summary)
+    if points is None:
+        points = frontier_points(data)
     charts = render_charts(data, summary, points)
     written = [write_atomic(out_dir / name, charts[name]) for name in CHART_FILES]
     page = render_page(summary, trials, run_dir, charts, points, data.transports)
@@ -84,6 +86,11 @@ def _pct(x: Any) -> str:
 def _usd(x: Any) -> str:
     v = _num(x)
     return "&ndash;" if v is None else f"${v:.4f}"
+
+
+def _points(x: Any) -> str:
+    v = _num(x)
+    return "&ndash;" if v is None else f"{100 * v:+.1f} pp"
 
 
 def _interval(ci: Any, fmt: Any) -> str:
@@ -194,15 +201,68 @@ def _verdicts(summary: dict[str, Any]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
+def summary_frontier(summary: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The summary's own frontier (the figures the other report files show), in the
+    chart's terms; None when the summary has none."""
+    rows = summary.get("frontier")
+    if not isinstance(rows, list) or not rows:
+        return None
+    pts = []
+    for r in rows:
+        if not isinstance(r, dict) or _num(r.get("mean_cost_usd")) is None:
+            continue
+        beaten = [str(m) for m in r.get("dominated_by") or []]
+        pts.append({"model": str(r.get("model")), "n": r.get("trials"),
+                    "completion": _num(r.get("completion_rate")) or 0.0,
+                    "cost": _num(r.get("mean_cost_usd")), "dominated": bool(beaten),
+                    "dominated_by": beaten})
+    return pts
+
+
 def _frontier_table(pts: list[dict[str, Any]]) -> str:
     if len(pts) < 2:
         return ""
+
+    def status(p: dict[str, Any]) -> str:
+        if not p["dominated"]:
+            return "on the frontier"
+        by = p.get("dominated_by")
+        return f"dominated by {', '.join(_e(m) for m in by)}" if by else "dominated"
+
     rows = "".join(
-        f"<tr><td>{_e(p['model'])}</td><td class='n'>{p['n']}</td>"
+        f"<tr><td>{_e(p['model'])}</td><td class='n'>{_e(p['n'])}</td>"
         f"<td class='n'>{_pct(p['completion'])}</td><td class='n'>{_usd(p['cost'])}</td>"
-        f"<td>{'dominated' if p['dominated'] else 'on the frontier'}</td></tr>" for p in pts)
+        f"<td>{status(p)}</td></tr>" for p in pts)
     return ("<table id='frontier'><thead><tr><th>model</th><th>trials</th><th>goal completion</th>"
             f"<th>mean cost</th><th></th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _comparisons(summary: dict[str, Any]) -> str:
+    comps = [c for c in summary.get("comparisons") or [] if isinstance(c, dict)]
+    if not comps:
+        return ""
+    rows = []
+    for c in comps:
+        p = _num(c.get("mcnemar_p"))
+        rows.append(
+            f"<tr><td>{_e(c.get('model_a'))}</td><td>{_e(c.get('model_b'))}</td>"
+            f"<td class='n'>{_e(c.get('pairs'))}</td>"
+            f"<td class='n'>{_pct(c.get('completion_a'))}</td>"
+            f"<td class='n'>{_pct(c.get('completion_b'))}</td>"
+            f"<td class='n'>{_points(c.get('completion_diff'))}</td>"
+            f"<td class='n'>{_e(c.get('a_only'))} / {_e(c.get('b_only'))}</td>"
+            f"<td class='n'>{'&ndash;' if p is None else f'{p:.3g}'}</td>"
+            f"<td class='n'>{_usd(c.get('cost_diff_mean'))} "
+            f"<span class='ci'>{_interval(c.get('cost_diff_ci'), _usd)}</span></td></tr>")
+    return ("<section id='comparison-section'><h2>Model comparison</h2><p class='note'>Paired "
+            "on the same scenarios, fault profiles and seeds: the completion difference (B "
+            "minus A) with an exact McNemar test on the pairs where only one model met the "
+            "goal, and the mean cost difference with a paired bootstrap 95% interval.</p>"
+            "<div class='scroll'><table id='comparisons'><thead><tr><th>model A</th>"
+            "<th>model B</th><th>pairs</th><th>completion A</th><th>completion B</th>"
+            "<th>difference</th><th>only A / only B met</th><th>McNemar p</th>"
+            f"<th>cost B &minus; A [95%]</th></tr></thead><tbody>{''.join(rows)}</tbody>"
+            "</table></div></section>")
 
 
 def _charts_html(charts: dict[str, bytes]) -> str:
@@ -369,6 +429,7 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
 <nav><a href="#overview-section">Overview</a><a href="#charts-section">Charts</a><a href="#verdicts-section">Thresholds</a><a href="#trials-section">Trials</a></nav>
 <section id="overview-section"><h2>Overview</h2>{_overview(summary)}</section>
 <section id="charts-section"><h2>Charts</h2>{_charts_html(charts)}{_frontier_table(points)}</section>
+{_comparisons(summary)}
 <section id="verdicts-section"><h2>Thresholds and verdicts</h2>{_verdicts(summary)}</section>
 <section id="trials-section"><h2>Trials</h2>
 {_selection_note(sel, source, bool(stories))}

@@ -221,3 +221,23 @@ def test_detail_travels_in_chunks_and_each_row_finds_its_own() -> None:
             assert r["chunk"] == -1
         else:
             assert chunks[r["chunk"]][str(r["row"])]["states"][1] == f"s{i}"
+
+
+def test_the_summary_frontier_and_model_comparison_are_shown(tmp_path: Path) -> None:
+    df = pd.DataFrame({"scenario": "s", "model": ["a", "b"], "trial": 0, "outcome": "done",
+                       "goal_met": True, "cost_usd": [0.01, 0.02]})
+    summary = {"groups": [],
+               "frontier": [{"model": "a", "trials": 1, "completion_rate": 1.0,
+                             "mean_cost_usd": 0.01, "dominated_by": []},
+                            {"model": "b", "trials": 1, "completion_rate": 1.0,
+                             "mean_cost_usd": 0.02, "dominated_by": ["a"]}],
+               "comparisons": [{"model_a": "a", "model_b": "b", "pairs": 1,
+                                "completion_a": 1.0, "completion_b": 1.0,
+                                "completion_diff": -0.25, "a_only": 3, "b_only": 0,
+                                "mcnemar_p": 0.25, "cost_diff_mean": 0.01,
+                                "cost_diff_ci": [0.005, 0.015]}]}
+    write_visuals(tmp_path, summary, df, None)
+    html = (tmp_path / "report.html").read_text()
+    assert "<td>dominated by a</td>" in html
+    assert "-25.0 pp" in html and "<td class='n'>0.25</td>" in html
+    assert "[$0.0050, $0.0150]" in html
