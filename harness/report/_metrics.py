@@ -196,7 +196,10 @@ def _cost(v: FloatArray, seed: int, key: str, resamples: int) -> dict[str, Any] 
     v = np.sort(v[~np.isnan(v)])
     if len(v) == 0:
         return None
-    p50, p95, p99 = np.percentile(v, _QS)
+    pos = (len(v) - 1) * np.array(_QS) / 100  # linear interpolation, as np.percentile
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, len(v) - 1)
+    p50, p95, p99 = (v[lo] + (v[hi] - v[lo]) * (pos - lo)).tolist()
     rng = rng_for(seed, key)
     mean_ci = percentile_interval(bootstrap_mean(v, rng, resamples))
     p99_ci = percentile_interval(bootstrap_percentile(v, 99.0, rng, resamples))

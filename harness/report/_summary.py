@@ -158,7 +158,7 @@ def build_summary(trials: pd.DataFrame, *, scenarios: Mapping[str, ScenarioInfo]
     df = annotate(trials) if "attacked" not in trials.columns else trials
     groups = group_metrics(df, seed=seed, resamples=resamples)
     verdicts = judge(leaves(groups), scenarios)
-    transports = sorted({str(t) for t in df["transport"].dropna()})
+    transports = sorted(str(t) for t in df["transport"].dropna().unique())
     hashes = run.get("scenario_hashes")
     if not isinstance(hashes, dict):
         hashes = {name: info.sha256 for name, info in sorted(scenarios.items())
