@@ -12,6 +12,10 @@ trial that did not pass (up to a cap) and an evenly spaced sample of the rest.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +48,9 @@ REPLY_LIMIT = 240
 MAX_FAILED = 20_000
 #: And this many of the others, evenly spaced over the sorted rows.
 MAX_PASSED_SAMPLE = 1_000
+#: From this many logs to replay, each extra core takes a share (up to ``MAX_WORKERS``).
+PARALLEL_FROM = 1_000
+MAX_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -180,14 +187,15 @@ def trial_story(events: list[Event]) -> dict[str, Any]:
             "tool_calls": tool_calls, "escalations": escalations, "problem": problem}
 
 
-def read_stories(run_dir: Path | None, log_ids: list[str]) -> tuple[dict[str, dict[str, Any]], str]:
+def read_stories(run_dir: Path | None, log_ids: list[str], *, parallel_from: int = PARALLEL_FROM
+                 ) -> tuple[dict[str, dict[str, Any]], str]:
     """Detail for each log id that has any, and a sentence saying where it came from (or
     why there is none): the event log first, then an import's transcripts."""
     if run_dir is None:
         return {}, "no run folder was given (a bare trials.jsonl), so the drill-down is absent"
     db = run_dir / "events.sqlite"
     if db.is_file():
-        return _from_events(db, log_ids)
+        return _from_events(db, log_ids, parallel_from=parallel_from)
     transcripts = run_dir / "transcripts.jsonl"
     if transcripts.is_file():
         return _from_transcripts(transcripts, log_ids)
@@ -195,16 +203,11 @@ def read_stories(run_dir: Path | None, log_ids: list[str]) -> tuple[dict[str, di
                 "so the drill-down is absent")
 
 
-def _from_events(db: Path, log_ids: list[str]) -> tuple[dict[str, dict[str, Any]], str]:
-    try:
-        rec = SQLiteRecorder(db)
-    except HarnessError as err:
-        return {}, f"the event log could not be opened ({err}), so the drill-down is absent"
+def _stories_in(db: Path, log_ids: list[str]) -> dict[str, dict[str, Any]]:
+    rec = SQLiteRecorder(db)
     out: dict[str, dict[str, Any]] = {}
     try:
         for log_id in log_ids:
-            if not log_id or log_id in out:
-                continue
             records = rec.read_run(log_id)
             if not records:
                 continue
@@ -217,6 +220,34 @@ def _from_events(db: Path, log_ids: list[str]) -> tuple[dict[str, dict[str, Any]
             out[log_id] = trial_story(events)
     finally:
         rec.close()
+    return out
+
+
+def _pool_context() -> Any:
+    """Fork when it is safe (no other thread whose locks a child could inherit held)."""
+    forkable = "fork" in mp.get_all_start_methods() and threading.active_count() == 1
+    return mp.get_context("fork" if forkable else "spawn")
+
+
+def _from_events(db: Path, log_ids: list[str], *, parallel_from: int = PARALLEL_FROM
+                 ) -> tuple[dict[str, dict[str, Any]], str]:
+    """Replaying a log costs milliseconds, so a page detailing tens of thousands of
+    trials spreads the replays over the machine's cores."""
+    try:
+        SQLiteRecorder(db).close()
+    except HarnessError as err:
+        return {}, f"the event log could not be opened ({err}), so the drill-down is absent"
+    ids = list(dict.fromkeys(i for i in log_ids if i))
+    workers = min(os.cpu_count() or 1, MAX_WORKERS, max(1, len(ids) // max(parallel_from, 1)))
+    if workers <= 1:
+        out = _stories_in(db, ids)
+    else:
+        out = {}
+        with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
+            for part in pool.map(_stories_in, [db] * workers,
+                                 [ids[k::workers] for k in range(workers)]):
+                out.update(part)
+        out = {i: out[i] for i in ids if i in out}
     return out, "from the run's event log (events.sqlite), replayed through the agent's state machine"
 
 

@@ -157,6 +157,9 @@ def test_the_drill_down_replays_each_trial_to_the_numbers_it_reported(run: Path)
         saw_escalation |= any(e["decision"] in ("approve", "deny", "edit", "timeout")
                               for e in s["escalations"])
     assert saw_escalation  # chaos over the bundled scenarios asks a person something
+    # spread over worker processes, the replay gives the same stories in the same order
+    spread, _ = read_stories(run, df["log_id"].tolist(), parallel_from=1)
+    assert list(spread.items()) == list(stories.items())
 
 
 def test_an_import_shows_its_transcript_and_a_bare_file_says_the_drill_down_is_absent(
