@@ -20,23 +20,25 @@ from harness.report._format import completion, interval, pct, pooled, usd
 def _verdict_table(summary: dict[str, Any], plain: bool) -> Table:
     t = Table(box=None if plain else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
               title=None if plain else "Verdicts")
-    for name, justify in (("scenario", "left"), ("model", "left"), ("faults", "left"),
-                          ("n", "right"), ("goal", "right"), ("95% CI", "right"),
-                          ("done", "right"), ("P50 $", "right"), ("P99 $", "right"),
-                          ("esc rate", "right"), ("verdict", "left")):
-        t.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    # numbers never shrink; names and the verdict wrap on a narrow terminal
+    for name, width, number in (("scenario", 12, False), ("model", 8, False),
+                                ("faults", 6, False), ("n", 3, True),
+                                ("goal (95% CI)", 17, True), ("P50 $", 8, True),
+                                ("P99 $", 8, True), ("esc rate", 4, True),
+                                ("verdict", 14, False)):
+        t.add_column(name, justify="right" if number else "left", no_wrap=number,
+                     min_width=width, overflow="ellipsis" if number else "fold")
     groups = {(g["by"]["scenario"], g["by"]["model"], g["by"]["fault_profile"]): g
               for g in summary["groups"]}
     for v in summary["verdicts"]:
         o = v["observed"]
         g = groups.get((v["scenario"], v["model"] or None, v["fault_profile"] or None))
-        done = str(g["outcomes"]["done"]) if g else ""
         ci = interval(g["goal_completion_ci"]) if g else ""
         verdict = "PASS" if v["passed"] else "FAIL: " + "; ".join(v["failures"])
         if not plain:
             verdict = f"[green]{verdict}[/]" if v["passed"] else f"[bold red]{verdict}[/]"
         t.add_row(v["scenario"], v["model"], v["fault_profile"], str(o["trials"]),
-                  pct(o["goal_completion_rate"]), ci, done, usd(o["cost_p50"]),
+                  f"{pct(o['goal_completion_rate'])} {ci}", usd(o["cost_p50"]),
                   usd(o["cost_p99"]), pct(o["escalation_rate"]), verdict)
     return t
 
@@ -44,9 +46,13 @@ def _verdict_table(summary: dict[str, Any], plain: bool) -> Table:
 def _rollup_table(summary: dict[str, Any], plain: bool) -> Table:
     t = Table(box=None if plain else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
               title=None if plain else "Per suite")
-    for name in ("suite", "trials", "completion (95% CI)", "avg LLM calls", "total $",
-                 "mean $", "P99 $", "esc rate"):
-        t.add_column(name, justify="left" if name == "suite" else "right", no_wrap=True)
+    for name, width in (("suite", 0), ("trials", 6), ("completion (95% CI)", 17),
+                        ("avg LLM calls", 6), ("total $", 8), ("mean $", 8), ("P99 $", 8),
+                        ("esc rate", 8)):
+        if width:
+            t.add_column(name, justify="right", no_wrap=True, min_width=width)
+        else:
+            t.add_column(name, justify="left", overflow="fold")
     rows = [g for g in summary["groups"] if pooled(g["by"], "suite")]
     rows += [g for g in summary["groups"] if pooled(g["by"])]
     for g in rows:
