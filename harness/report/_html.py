@@ -416,6 +416,8 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
     csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
            f"script-src 'sha256-{digest}'")
     title = "harness report"
+    comparison = _comparisons(summary)
+    comparison_link = '<a href="#comparison-section">Model comparison</a>' if comparison else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
@@ -426,10 +428,10 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
 <p class="prov">{_provenance(summary, names)}</p>
 <p class="transport" id="transport-note"><b>What these figures measure:</b> {_e(transport_note(names))}.</p>
 </header>
-<nav><a href="#overview-section">Overview</a><a href="#charts-section">Charts</a><a href="#verdicts-section">Thresholds</a><a href="#trials-section">Trials</a></nav>
+<nav><a href="#overview-section">Overview</a><a href="#charts-section">Charts</a>{comparison_link}<a href="#verdicts-section">Thresholds</a><a href="#trials-section">Trials</a></nav>
 <section id="overview-section"><h2>Overview</h2>{_overview(summary)}</section>
 <section id="charts-section"><h2>Charts</h2>{_charts_html(charts)}{_frontier_table(points)}</section>
-{_comparisons(summary)}
+{comparison}
 <section id="verdicts-section"><h2>Thresholds and verdicts</h2>{_verdicts(summary)}</section>
 <section id="trials-section"><h2>Trials</h2>
 {_selection_note(sel, source, bool(stories))}
