@@ -618,7 +618,7 @@ _SCRIPT = r"""
     const box = document.getElementById("detail");
     box.replaceChildren();
     const c = r.cells;
-    box.appendChild(el("h3", c[F.scenario] + " · " + c[F.model] + " · " + c[F.fault_profile] + " · trial " + c[F.trial]));
+    box.appendChild(el("h3", [c[F.scenario], c[F.model], c[F.fault_profile]].filter((x) => x !== null && x !== undefined).join(" · ") + " · trial " + fmt(c[F.trial])));
     const facts = "outcome " + c[F.outcome] + (r.limit ? " (" + r.limit + " ran out)" : "") +
       "; goal " + (c[F.goal_met] ? "met" : "not met") + "; cost " + fmtCost(c[F.cost_usd]) +
       "; tokens " + fmt(r.tokens_in) + " in / " + fmt(r.tokens_out) + " out; retries " + fmt(r.retries) +
@@ -654,7 +654,7 @@ _SCRIPT = r"""
         ([i, x]) => [i, x.agent, x.tool, x.input, (x.is_error ? "ERROR " + x.error_kind + ": " : "") + x.output]));
     } else if (s && s.kind === "transcript") {
       section(box, "Transcript", s.turns.length);
-      box.appendChild(table(["role", "content", "tool call"], s.turns, (x) => [x.role + (x.tool_name ? " (" + x.tool_name + ")" : ""), x.content, x.tool_call]));
+      box.appendChild(table(["role", "content"], s.turns, (x) => [x.role + (x.tool_name ? " (" + x.tool_name + ")" : ""), [x.content, x.tool_call ? "→ " + x.tool_call : ""].filter(Boolean).join("\n")]));
     }
     if (r.answer) { section(box, "Answer"); box.appendChild(el("pre", r.answer)); }
   }
