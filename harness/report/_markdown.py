@@ -43,7 +43,8 @@ def render_markdown(summary: dict[str, Any], *, notes: list[str] | None = None) 
     out = ["# Run report", ""]
     out.append(f"Source: `{prov['source']}`; transports: "
                f"{', '.join(prov['transports']) or 'not recorded'}; base seed "
-               f"{prov['base_seed']}; bootstrap seed {prov['bootstrap_seed']} "
+               f"{'not recorded' if prov['base_seed'] is None else prov['base_seed']}; "
+               f"bootstrap seed {prov['bootstrap_seed']} "
                f"({prov['bootstrap_resamples']} resamples); harness {prov['harness_version']}"
                + (f"; agent commit `{prov['agent_git_commit'][:12]}`"
                   if prov["agent_git_commit"] else "")
