@@ -72,6 +72,15 @@ def _lines(result: dict[str, Any]) -> list[str]:
         else:
             out.append("No scenario regressed.")
         out.append("")
+    for f in result["frontiers"]:
+        out.append(f"## Cost against completion in {f['run']}")
+        out.append("")
+        out.append("| Model | Trials | Completion | Mean cost | Dominated by |")
+        out.append("|---|---:|---:|---:|---|")
+        for p in f["points"]:
+            out.append(f"| {p['model']} | {p['trials']} | {pct(p['completion_rate'])} | "
+                       f"{usd(p['mean_cost_usd'])} | {', '.join(p['dominated_by']) or '-'} |")
+        out.append("")
     return out
 
 

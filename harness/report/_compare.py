@@ -172,4 +172,5 @@ def compare_runs(runs: list[tuple[str, pd.DataFrame]], *, seed: int = 0,
         steps.append({"run_a": name_a, "run_b": name_b, "models": models, "cells": cells,
                       "regressed": sorted({c["scenario"] for c in cells if c["regressed"]})})
     return {"schema": "harness.compare", "schema_version": 1, "bootstrap_seed": seed,
-            "bootstrap_resamples": resamples, "comparisons": steps}
+            "bootstrap_resamples": resamples, "comparisons": steps,
+            "frontiers": [{"run": name, "points": frontier(df)} for name, df in runs]}

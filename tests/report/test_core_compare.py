@@ -89,6 +89,7 @@ def test_harness_compare_names_the_scenarios_that_regressed(
     out = capsys.readouterr().out
     assert "slipping on m" in out and "100% -> 17%" in out and "significant" in out
     assert "steady on" not in out
+    assert "## Cost against completion in" in out
     result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     [step] = result["comparisons"]
     assert step["regressed"] == ["slipping"]
