@@ -88,6 +88,17 @@ def test_bootstrap_mean_interval_agrees_with_scipy() -> None:
     assert ours[1] == pytest.approx(ref.high, rel=0.02)
 
 
+def test_above_direct_resampling_the_mean_interval_still_agrees_with_scipy() -> None:
+    """Past 500 trials the replicates come from the bootstrap's normal limit; on skewed
+    costs of 2,000 trials that limit must still give scipy's percentile interval."""
+    x = np.sort(np.random.default_rng(8).lognormal(sigma=1.0, size=2000))
+    ours = percentile_interval(bootstrap_mean(x, rng_for(0, "big"), 20_000))
+    ref = stats.bootstrap((x,), np.mean, n_resamples=5_000, method="percentile",
+                          random_state=np.random.default_rng(5)).confidence_interval
+    width = ref.high - ref.low
+    assert abs(ours[0] - ref.low) < 0.05 * width and abs(ours[1] - ref.high) < 0.05 * width
+
+
 @pytest.mark.parametrize(("q", "n"), [(99, 300), (50, 101), (95, 40), (99, 7)])
 def test_percentile_replicates_match_resampling_every_value(q: float, n: int) -> None:
     """Two Beta draws per replicate stand for a whole resample; the two distributions
