@@ -101,19 +101,82 @@ def load_trials(path: str | Path) -> pd.DataFrame:
     or None. Raises ``ConfigError`` (a usage error: exit 2) naming file, line and field.
     """
     p = trials_path(path)
-    cols: dict[str, list[Any]] = {name: [] for name in COLUMN_NAMES}
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ConfigError(f"not UTF-8 text ({err.reason})", file=str(p)) from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    cols = _read_fast(lines)
+    if cols is None:  # something is wrong: find the first bad line and field, and say so
+        _check_lines(p, lines)
+        raise ConfigError("not in the trials schema", file=str(p))  # pragma: no cover
+    return frame(cols)
+
+
+class _Bad(Exception):
+    pass
+
+
+def _no_constants(name: str) -> Any:
+    raise _Bad(name)  # NaN and Infinity are not JSON numbers
+
+
+#: The types a column may hold (None: absent), for the whole-column check.
+_TYPES: dict[str, frozenset[type]] = {
+    "a string": frozenset({str, type(None)}),
+    "an integer": frozenset({int, type(None)}),
+    "a finite number": frozenset({int, float, type(None)}),
+    "true or false": frozenset({bool, type(None)}),
+    "a list of objects": frozenset({list, type(None)}),
+}
+
+
+def _read_fast(lines: list[str]) -> dict[str, list[Any]] | None:
+    """Every line's fields by column, checked a whole column at a time; None at the
+    first sign of trouble (the line-by-line check then names it)."""
+    cols: dict[str, list[Any]] = {name: [] for name in COLUMN_NAMES}
+    appends = [(name, cols[name].append) for name in COLUMN_NAMES]
+    try:
+        for line in lines:
+            if not line.strip():
+                continue
+            row = json.loads(line, parse_constant=_no_constants)
+            if type(row) is not dict:
+                return None
+            for name, add in appends:
+                add(row.get(name))
+    except (ValueError, _Bad):
+        return None
+    for name, _, wants, _ in COLUMNS:
+        values = cols[name]
+        if not set(map(type, values)) <= _TYPES[wants]:
+            return None
+        if name in REQUIRED and None in values:
+            return None
+        if wants == "a list of objects" and not all(
+                type(x) is dict for v in values if v for x in v):
+            return None
+        if wants == "a finite number" and not all(
+                math.isfinite(v) for v in values if type(v) is float):
+            return None
+    if not set(cols["outcome"]) <= set(OUTCOMES):
+        return None
+    return cols
+
+
+def _check_lines(p: Path, lines: list[str]) -> None:
+    """Raise the error of the first bad line: its number, the field and what is wrong."""
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, parse_constant=_no_constants)
         except json.JSONDecodeError as err:
             raise ConfigError(f"not a JSON object: {err.msg} at column {err.colno}",
                               file=str(p), line=lineno) from None
+        except _Bad as err:
+            raise ConfigError(f"{err} is not a JSON number", file=str(p),
+                              line=lineno) from None
         if not isinstance(row, dict):
             raise ConfigError("not a JSON object", file=str(p), line=lineno)
         for name, check, wants, _ in COLUMNS:
@@ -126,12 +189,10 @@ def load_trials(path: str | Path) -> pd.DataFrame:
             elif not check(v):
                 raise ConfigError(f"must be {wants}, not {json.dumps(v)[:40]}", file=str(p),
                                   line=lineno, field=name)
-            cols[name].append(v)
         if row["outcome"] not in OUTCOMES:
             raise ConfigError(f"unknown outcome {row['outcome']!r}; one of "
                               f"{', '.join(OUTCOMES)}", file=str(p), line=lineno,
                               field="outcome")
-    return frame(cols)
 
 
 def frame(cols: dict[str, list[Any]]) -> pd.DataFrame:

@@ -58,6 +58,10 @@ def test_a_foreign_file_with_only_required_fields_has_all_na_columns(tmp_path: P
     (json.dumps({**row(), "model": None}), ":2, field 'model': required field is null"),
     (json.dumps({**row(), "outcome": "won"}), ":2, field 'outcome': unknown outcome"),
     (json.dumps({**row(), "checks": ["x"]}), ":2, field 'checks': must be a list"),
+    (json.dumps(row()).replace('"cost_usd": 0.01', '"cost_usd": 1e400'),
+     ":2, field 'cost_usd': must be a finite number"),
+    (json.dumps(row()).replace('"cost_usd": 0.01', '"cost_usd": NaN'),
+     ":2: NaN is not a JSON number"),
 ])
 def test_bad_lines_name_file_line_and_field_and_exit_2(
         tmp_path: Path, line: str, says: str, capsys: pytest.CaptureFixture[str]) -> None:
