@@ -109,3 +109,32 @@ def test_frame_columns_are_pandas_na_not_zero(tmp_path: Path) -> None:
     lines = [{**row(trial=0)}, {k: v for k, v in row(trial=1).items() if k != "tokens_in"}]
     df = harness.load_trials(write_rows(tmp_path / "t.jsonl", lines))
     assert df["tokens_in"].iloc[0] == 1000 and df["tokens_in"].iloc[1] is pd.NA
+
+
+_OPTIONAL = st.fixed_dictionaries({}, optional={
+    "suite": st.sampled_from(["a", "b"]), "fault_profile": st.sampled_from(["none", "chaos"]),
+    "cost_usd": st.floats(0, 10, allow_nan=False), "tokens_in": st.integers(0, 10**6),
+    "llm_calls": st.integers(0, 50), "escalations": st.integers(0, 3),
+    "checks": st.lists(st.fixed_dictionaries({"check": st.text(max_size=5),
+                                              "ok": st.booleans()}), max_size=2),
+})
+_LINE = st.tuples(st.sampled_from(["s1", "s2"]), st.sampled_from(["m1", "m2"]),
+                  st.integers(0, 5), st.sampled_from(["done", "failed", "crashed"]),
+                  st.booleans(), _OPTIONAL)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_LINE, min_size=1, max_size=12))
+def test_every_line_comes_back_with_absent_fields_as_na(
+        tmp_path_factory: pytest.TempPathFactory, lines: list[tuple]) -> None:  # type: ignore[type-arg]
+    rows = [{"scenario": s, "model": m, "trial": t, "outcome": o, "goal_met": g, **opt}
+            for s, m, t, o, g, opt in lines]
+    df = harness.load_trials(write_rows(tmp_path_factory.mktemp("p") / "t.jsonl", rows))
+    assert len(df) == len(rows)
+    for col in ("suite", "cost_usd", "tokens_in", "llm_calls", "escalations", "checks"):
+        given_ = sorted(repr(r[col]) for r in rows if col in r)
+        got = sorted(repr(v.item() if hasattr(v, "item") else v) for v in df[col]
+                     if not (v is None or v is pd.NA or v != v))
+        assert got == given_, col
+        assert int(df[col].isna().sum()) == sum(col not in r for r in rows), col
