@@ -580,11 +580,13 @@ _SCRIPT = r"""
       tr.appendChild(el("td", fmt(c[F.tool_calls]), "n"));
       tr.appendChild(el("td", fmt(c[F.escalations]), "n"));
       tr.appendChild(el("td", c[F.duration_s] === null ? "\u2013" : Number(c[F.duration_s]).toFixed(1), "n"));
+      tr.tabIndex = 0;
       tr.addEventListener("click", () => {
         document.querySelectorAll("#trials tr.selected").forEach((x) => x.classList.remove("selected"));
         tr.classList.add("selected");
         detail(r).catch((err) => { document.getElementById("detail").textContent = "could not read this trial's detail: " + err; throw err; });
       });
+      tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") tr.click(); });
       body.appendChild(tr);
     }
     document.getElementById("match-count").textContent = shown.length + " of " + rows.length + " listed trials match";

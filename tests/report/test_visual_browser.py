@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
 import pytest
 from playwright.sync_api import sync_playwright
 
-from harness.report._html import write_visuals
+from harness.report import write_report
 from harness.runner import SuiteOptions, run_suite
 
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
@@ -31,34 +29,17 @@ def _chromium() -> str | None:
     return None
 
 
-def _trials(path: Path) -> pd.DataFrame:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    keys = ["suite", "scenario", "model", "fault_profile", "trial"]
-    return pd.DataFrame(rows).sort_values(keys, kind="stable").reset_index(drop=True)
-
-
-def _summary(df: pd.DataFrame) -> dict[str, Any]:
-    rate = float(df["goal_met"].mean())
-    return {"groups": [{"by": dict.fromkeys(("suite", "scenario", "model", "fault_profile")),
-                        "trials": len(df), "goal_completion_rate": rate,
-                        "goal_completion_ci": [0.0, 1.0], "pass_hat_k": {"1": rate},
-                        "cost_usd": {"mean": float(df["cost_usd"].mean()),
-                                     "p50": float(df["cost_usd"].median()),
-                                     "p99": float(df["cost_usd"].quantile(0.99))}}],
-            "verdicts": [{"scenario": "refund-broken-mug", "model": "configured",
-                          "fault_profile": "chaos", "passed": False,
-                          "failures": ["goal rate 40% < 60%"], "observed": {}, "thresholds": {}}]}
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run's report through the report stage, each trial's answer made hostile."""
     run = tmp_path_factory.mktemp("run")
     run_suite(SuiteOptions(paths=(str(SCENARIOS),), trials=2, faults="chaos", out=run,
                            tracing=False, progress=False))
-    df = _trials(run / "trials.jsonl")
-    df["answer"] = HOSTILE  # a prompt-injection-style answer must show as text, never run
+    trials = run / "trials.jsonl"
+    rows = [json.loads(line) for line in trials.read_text().splitlines() if line.strip()]
+    trials.write_text("".join(json.dumps({**r, "answer": HOSTILE}) + "\n" for r in rows))
     out = tmp_path_factory.mktemp("report")
-    write_visuals(out, _summary(df), df, run)
+    write_report(run, out)
     return out / "report.html"
 
 
@@ -87,11 +68,24 @@ def test_the_page_renders_in_chromium_and_a_trial_click_shows_its_state_path(
             widths = page.eval_on_selector_all("img[data-chart]", "els => els.map(e => e.naturalWidth)")
             assert len(widths) == 4 and all(w > 100 for w in widths), widths
             assert page.locator("#overview tbody tr").count() >= 1
-            assert page.locator("#verdicts tbody tr").count() == 1
+            assert page.locator("#verdicts tbody tr").count() == 4  # one per bundled scenario
             rows = page.locator("#trials tbody tr")
             assert rows.count() >= 1
 
-            # filter to trials that did not end done, open the first one
+            # the overview switches grouping: one row per fault profile, beside the overall one
+            page.select_option("#group-by", "fault_profile")
+            shown = page.locator("#overview tbody tr:visible")
+            assert shown.count() == 2, shown.all_inner_texts()
+
+            # filtering by outcome leaves only that outcome
+            outcomes = page.eval_on_selector_all("#f-outcome option", "os => os.map(o => o.value)")
+            pick = next(o for o in outcomes if o and o != "done")
+            page.select_option("#f-outcome", pick)
+            cells = page.locator("#trials tbody tr td:nth-child(6)").all_inner_texts()
+            assert cells and set(cells) == {pick}, cells
+            page.select_option("#f-outcome", "")
+
+            # filter to trials whose goal was not met, open the first one
             page.select_option("#f-goal", "false")
             first = page.locator("#trials tbody tr").first
             scenario = first.locator("td").nth(1).inner_text()

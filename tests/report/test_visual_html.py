@@ -14,10 +14,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.report._charts import CHART_FILES
-from harness.report._drilldown import read_stories
-from harness.report._html import write_visuals
+from harness.report._drilldown import clip, read_stories
+from harness.report._html import render_page, write_visuals
 from harness.runner import SuiteOptions, run_suite
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -244,3 +246,18 @@ def test_the_summary_frontier_and_model_comparison_are_shown(tmp_path: Path) -> 
     assert "<td>dominated by a</td>" in html
     assert "-25.0 pp" in html and "<td class='n'>0.25</td>" in html
     assert "[$0.0050, $0.0150]" in html
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=80))
+def test_any_text_in_a_trial_stays_data(name: str, answer: str) -> None:
+    df = pd.DataFrame([{"scenario": name, "model": name, "trial": 0, "outcome": "failed",
+                        "goal_met": False, "answer": answer, "error": answer,
+                        "checks": [{"check": name, "ok": False, "detail": answer}]}])
+    html = render_page(summary_of(df, name), df, None, {})
+    tags = Tags()
+    tags.feed(html)
+    assert tags.runnable == 1 and tags.handlers == [] and "img" not in tags.seen
+    [row] = payload(html)["trials"]
+    assert row["cells"][1] == name and row["answer"] == clip(answer)
+    assert row["failed_checks"] == [{"check": clip(name, 200), "detail": clip(answer, 300)}]
