@@ -14,8 +14,12 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
-def _table(head: list[str], rows: list[list[str]], right: int = 1) -> list[str]:
+def _table(head: list[str], rows: list[list[str]], right: int = 1,
+           text_last: bool = False) -> list[str]:
+    """Columns from ``right`` on are right-aligned numbers (but the last, if text)."""
     align = ["---"] * right + ["---:"] * (len(head) - right)
+    if text_last:
+        align[-1] = "---"
     return [_row(head), "|" + "|".join(align) + "|", *(_row(r) for r in rows)]
 
 
@@ -40,25 +44,15 @@ def _cost_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
 def render_markdown(summary: dict[str, Any], *, notes: list[str] | None = None) -> str:
     prov = summary["provenance"]
     groups = summary["groups"]
-    out = ["# Run report", ""]
-    out.append(f"Source: `{prov['source']}`; transports: "
-               f"{', '.join(prov['transports']) or 'not recorded'}; base seed "
-               f"{'not recorded' if prov['base_seed'] is None else prov['base_seed']}; "
-               f"bootstrap seed {prov['bootstrap_seed']} "
-               f"({prov['bootstrap_resamples']} resamples); harness {prov['harness_version']}"
-               + (f"; agent commit `{prov['agent_git_commit'][:12]}`"
-                  if prov["agent_git_commit"] else "")
-               + (f"; prices as of {prov['price_table_date']}"
-                  if prov["price_table_date"] else "") + ".")
-    if "simulated" in prov["transports"]:
-        out += ["", _SIMULATED]
-    for note in notes or []:
-        out += ["", f"Note: {note}"]
-    out += ["", "## Cost per task", ""]
+    out = ["# Run report", "", "## Cost per task", ""]
     out += _table(["Suite", "Avg LLM calls", "Avg cost per task", "P99 cost per task",
                    "Completion (95% CI)", "Trials"], _cost_rows(groups))
     out += ["", "Completion is the goal-completion rate with its Wilson 95% interval; "
             "\"n/a\": the source did not record it."]
+    if "simulated" in prov["transports"]:
+        out += ["", _SIMULATED]
+    for note in notes or []:
+        out += ["", f"Note: {note}"]
     out += ["", "## Verdicts", ""]
     verdicts = summary["verdicts"]
     if verdicts:
@@ -77,7 +71,7 @@ def render_markdown(summary: dict[str, Any], *, notes: list[str] | None = None) 
                             if "max_escalation_rate" in th else ""),
                          "PASS" if v["passed"] else "FAIL: " + "; ".join(v["failures"])])
         out += _table(["Scenario", "Model", "Faults", "Trials", "Completion", "P99 cost",
-                       "Escalation rate", "Verdict"], rows, right=3)
+                       "Escalation rate", "Verdict"], rows, right=3, text_last=True)
         passed = sum(v["passed"] for v in verdicts)
         out += ["", f"{passed} of {len(verdicts)} passed."]
     else:
@@ -85,6 +79,16 @@ def render_markdown(summary: dict[str, Any], *, notes: list[str] | None = None) 
     out += _failures(groups)
     out += _attacks(groups)
     out += _comparisons(summary)
+    out += ["", "## Provenance", "",
+            f"Source: `{prov['source']}`; transports: "
+            f"{', '.join(prov['transports']) or 'not recorded'}; base seed "
+            f"{'not recorded' if prov['base_seed'] is None else prov['base_seed']}; "
+            f"bootstrap seed {prov['bootstrap_seed']} "
+            f"({prov['bootstrap_resamples']} resamples); harness {prov['harness_version']}"
+            + (f"; agent commit `{prov['agent_git_commit'][:12]}`"
+               if prov["agent_git_commit"] else "")
+            + (f"; prices as of {prov['price_table_date']}"
+               if prov["price_table_date"] else "") + "."]
     return "\n".join(out) + "\n"
 
 

@@ -85,6 +85,7 @@ def test_report_md_leads_with_the_cost_table_then_verdicts_then_failures(
     write_rows(tmp_path / "trials.jsonl", every_outcome())
     write_report(tmp_path / "trials.jsonl", tmp_path, visuals=False)
     md = (tmp_path / "report.md").read_text()
+    assert md.startswith("# Run report\n\n## Cost per task\n\n| Suite |")
     table = md.index("| Suite | Avg LLM calls | Avg cost per task | P99 cost per task | "
                      "Completion (95% CI) |")
     assert table < md.index("## Verdicts") < md.index("## Top failure reasons")
