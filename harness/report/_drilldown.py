@@ -48,6 +48,9 @@ REPLY_LIMIT = 240
 MAX_FAILED = 20_000
 #: And this many of the others, evenly spaced over the sorted rows.
 MAX_PASSED_SAMPLE = 1_000
+#: Longest state path and call lists kept per trial (their first and last parts).
+MAX_STATES = 200
+MAX_CALLS = 120
 #: From this many logs to replay, each extra core takes a share (up to ``MAX_WORKERS``).
 PARALLEL_FROM = 1_000
 MAX_WORKERS = 4
@@ -183,8 +186,23 @@ def trial_story(events: list[Event]) -> dict[str, Any]:
                 "why": clip(eff.request.why, 300), "asked": clip(eff.request.decision_needed, 300),
                 "decision": "(none recorded)", "note": "", "edited": "",
             })
-    return {"kind": "events", "states": states, "model_calls": model_calls,
-            "tool_calls": tool_calls, "escalations": escalations, "problem": problem}
+    return {"kind": "events", "states": _ends(states, MAX_STATES),
+            "model_calls": _ends(model_calls, MAX_CALLS), "model_calls_total": len(model_calls),
+            "tool_calls": _ends(tool_calls, MAX_CALLS), "tool_calls_total": len(tool_calls),
+            "escalations": _ends(escalations, MAX_CALLS), "problem": problem}
+
+
+def _ends(items: list[Any], limit: int) -> list[Any]:
+    """The first and last of a long list, with one marker between them: how a run began
+    and how it ended are what explain it, and one trial must not fill the page."""
+    if len(items) <= limit:
+        return items
+    head, tail = items[: limit * 3 // 4], items[len(items) - limit // 4:]
+    gap = len(items) - len(head) - len(tail)
+    marker: Any = f"… {gap} more …"
+    if items and isinstance(items[0], dict):
+        marker = {"gap": gap}
+    return [*head, marker, *tail]
 
 
 def read_stories(run_dir: Path | None, log_ids: list[str], *, parallel_from: int = PARALLEL_FROM

@@ -44,10 +44,14 @@ _CHART_TITLES = {
 #: Trials' detail per compressed chunk: small enough to open at a click, big enough for
 #: gzip to find the repeats between trials.
 STORIES_PER_CHUNK = 250
+#: Bytes of trial detail one page carries at most (compressed, base64): with the table
+#: and charts, a page stays under 20 MB however long its trials' logs are.
+STORY_BUDGET = 14_000_000
 _DIMS = ("suite", "scenario", "model", "fault_profile")
 #: Row fields the trials table carries, in order; the browser maps them by position.
 _ROW_FIELDS = ("suite", "scenario", "model", "fault_profile", "trial", "outcome", "goal_met",
                "cost_usd", "llm_calls", "tool_calls", "escalations", "duration_s")
+_OUTCOME, _GOAL = _ROW_FIELDS.index("outcome"), _ROW_FIELDS.index("goal_met")
 
 
 def write_visuals(out_dir: Path, summary: dict[str, Any], trials: pd.DataFrame,
@@ -320,21 +324,34 @@ def _trial_records(trials: pd.DataFrame, sel: Selection,
     return out
 
 
-def _story_chunks(records: list[dict[str, Any]], stories: dict[str, dict[str, Any]]) -> list[str]:
+def _story_chunks(records: list[dict[str, Any]], stories: dict[str, dict[str, Any]],
+                  budget: int = STORY_BUDGET) -> list[str]:
     """Each listed trial's detail, in gzip chunks the page opens only when a trial in one
-    is clicked: the page loads the table alone, however many trials carry detail. A
-    record notes its chunk (-1: no detail)."""
-    chunks: list[dict[str, Any]] = []
+    is clicked: the page loads the table alone, however many trials carry detail. Trials
+    that did not pass come first, and chunks stop at ``budget`` bytes so the page stays
+    small whatever the logs hold. A record notes its chunk: -1 no detail, -2 detail left
+    out for the budget."""
+    def passed(r: dict[str, Any]) -> bool:
+        c = r["cells"]
+        return bool(c[_OUTCOME] == "done" and c[_GOAL] is True)
+
+    order = sorted((r for r in records if stories.get(r["log_id"]) is not None), key=passed)
     for r in records:
-        story = stories.get(r["log_id"])
-        if story is None:
-            r["chunk"] = -1
-            continue
-        if not chunks or len(chunks[-1]) >= STORIES_PER_CHUNK:
-            chunks.append({})
-        chunks[-1][str(r["row"])] = story
-        r["chunk"] = len(chunks) - 1
-    return [_payload(c) for c in chunks]
+        r["chunk"] = -1
+    out: list[str] = []
+    used = 0
+    for start in range(0, len(order), STORIES_PER_CHUNK):
+        part = order[start:start + STORIES_PER_CHUNK]
+        packed = _payload({str(r["row"]): stories[r["log_id"]] for r in part})
+        if used + len(packed) > budget:
+            for r in order[start:]:
+                r["chunk"] = -2
+            break
+        used += len(packed)
+        for r in part:
+            r["chunk"] = len(out)
+        out.append(packed)
+    return out
 
 
 def _fault_text(fault: Any) -> str:
@@ -365,7 +382,7 @@ def _payload(data: Any) -> str:
     return base64.b64encode(gzip.compress(raw.encode("utf-8"), compresslevel=6, mtime=0)).decode()
 
 
-def _selection_note(sel: Selection, source: str, have_stories: bool) -> str:
+def _selection_note(sel: Selection, source: str, have_stories: bool, left_out: int = 0) -> str:
     failed = (f"all {sel.failed:,} trials that did not pass" if sel.failed_shown == sel.failed
               else f"{sel.failed_shown:,} of the {sel.failed:,} trials that did not pass "
                    "(evenly spaced)")
@@ -374,9 +391,11 @@ def _selection_note(sel: Selection, source: str, have_stories: bool) -> str:
                    "that passed (done with the goal met)")
     detail = (f"State paths, model calls, tool calls and escalations come {_e(source)}."
               if have_stories else f"Drill-down detail is absent: {_e(source)}.")
+    budget = (f" To stay small the page carries that detail for all but {left_out:,} of them "
+              "(trials that did not pass first)." if left_out else "")
     return (f"<p class='note' id='selection'>Of {sel.total:,} trials this page lists {failed} "
-            f"and {passed}: {len(sel.rows):,} rows in all. {detail} Answers, goal checks and "
-            "faults come from trials.jsonl.</p>")
+            f"and {passed}: {len(sel.rows):,} rows in all. {detail}{budget} Answers, goal "
+            "checks and faults come from trials.jsonl.</p>")
 
 
 def _provenance(summary: dict[str, Any], names: list[str]) -> str:
@@ -407,6 +426,7 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
     records = _trial_records(trials, sel, stories)
     absent = "" if stories else source
     chunks = _story_chunks(records, stories)
+    left_out = sum(1 for r in records if r["chunk"] == -2)
     data = _payload({"fields": list(_ROW_FIELDS), "trials": records, "absent": absent})
     chunk_tags = "\n".join(
         f'<script type="application/octet-stream" class="story-chunk">{c}</script>'
@@ -434,7 +454,7 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
 {comparison}
 <section id="verdicts-section"><h2>Thresholds and verdicts</h2>{_verdicts(summary)}</section>
 <section id="trials-section"><h2>Trials</h2>
-{_selection_note(sel, source, bool(stories))}
+{_selection_note(sel, source, bool(stories), left_out)}
 <noscript><p class="note">The trial table and drill-down need JavaScript; everything above does not.</p></noscript>
 <div class="filters">
 <label>outcome <select id="f-outcome"><option value="">all</option></select></label>
@@ -612,6 +632,10 @@ _SCRIPT = r"""
     t.appendChild(tb);
     return t;
   }
+  function numbered(items) {
+    let n = 0;
+    return items.map((x) => { n += x.gap ? x.gap : 1; return [x.gap ? 0 : n, x]; });
+  }
   function section(box, title, count) {
     box.appendChild(el("h4", count === undefined ? title : title + " (" + count + ")"));
   }
@@ -636,7 +660,10 @@ _SCRIPT = r"""
         path.appendChild(el("span", st, "state s-" + st));
       });
     } else {
-      path.appendChild(el("span", s ? "not recorded for an imported run" : (data.absent || "no event log for this trial"), "note"));
+      const why = s ? "not recorded for an imported run"
+        : r.chunk === -2 ? "left out: this page carries detail for the first trials up to its size budget"
+        : (data.absent || "no event log for this trial");
+      path.appendChild(el("span", why, "note"));
     }
     box.appendChild(path);
     if (s && s.problem) box.appendChild(el("p", s.problem, "note"));
@@ -647,13 +674,13 @@ _SCRIPT = r"""
     if (s && s.kind === "events") {
       section(box, "Escalations and the person's decisions", s.escalations.length);
       if (s.escalations.length) box.appendChild(table(["rule", "what", "why", "decision", "note"], s.escalations,
-        (x) => [x.rule, x.what, x.why, x.decision + (x.edited ? " → " + x.edited : ""), x.note]));
-      section(box, "Model calls", s.model_calls.length);
-      if (s.model_calls.length) box.appendChild(table(["#", "agent", "purpose", "try", "tokens in/out", "cost", "result", "reply"], s.model_calls.map((x, i) => [i + 1, x]),
-        ([i, x]) => [i, x.agent, x.purpose, x.attempt, x.tokens_in + " / " + x.tokens_out, fmtCost(x.cost_usd), x.result, [x.text, ...x.tool_uses].filter(Boolean).join("\n")]));
-      section(box, "Tool calls", s.tool_calls.length);
-      if (s.tool_calls.length) box.appendChild(table(["#", "agent", "tool", "input", "result"], s.tool_calls.map((x, i) => [i + 1, x]),
-        ([i, x]) => [i, x.agent, x.tool, x.input, (x.is_error ? "ERROR " + x.error_kind + ": " : "") + x.output]));
+        (x) => x.gap ? ["\u2026", x.gap + " more not shown", "", "", ""] : [x.rule, x.what, x.why, x.decision + (x.edited ? " → " + x.edited : ""), x.note]));
+      section(box, "Model calls", s.model_calls_total ?? s.model_calls.length);
+      if (s.model_calls.length) box.appendChild(table(["#", "agent", "purpose", "try", "tokens in/out", "cost", "result", "reply"], numbered(s.model_calls),
+        ([i, x]) => x.gap ? ["\u2026", "", "", "", "", "", "", x.gap + " more calls not shown"] : [i, x.agent, x.purpose, x.attempt, x.tokens_in + " / " + x.tokens_out, fmtCost(x.cost_usd), x.result, [x.text, ...x.tool_uses].filter(Boolean).join("\n")]));
+      section(box, "Tool calls", s.tool_calls_total ?? s.tool_calls.length);
+      if (s.tool_calls.length) box.appendChild(table(["#", "agent", "tool", "input", "result"], numbered(s.tool_calls),
+        ([i, x]) => x.gap ? ["\u2026", "", "", "", x.gap + " more calls not shown"] : [i, x.agent, x.tool, x.input, (x.is_error ? "ERROR " + x.error_kind + ": " : "") + x.output]));
     } else if (s && s.kind === "transcript") {
       section(box, "Transcript", s.turns.length);
       box.appendChild(table(["role", "content"], s.turns, (x) => [x.role + (x.tool_name ? " (" + x.tool_name + ")" : ""), [x.content, x.tool_call ? "→ " + x.tool_call : ""].filter(Boolean).join("\n")]));

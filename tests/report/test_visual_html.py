@@ -216,7 +216,7 @@ def test_detail_travels_in_chunks_and_each_row_finds_its_own() -> None:
     from harness.report._html import STORIES_PER_CHUNK, _story_chunks
 
     n = 2 * STORIES_PER_CHUNK + 7
-    records = [{"row": i * 3, "log_id": f"log{i}"} for i in range(n)]
+    records = [{"row": i * 3, "log_id": f"log{i}", "cells": cell(i % 2 == 0)} for i in range(n)]
     stories = {f"log{i}": {"kind": "events", "states": ["idle", f"s{i}"]}
                for i in range(n) if i % 5}
     chunks = [_unpack(c) for c in _story_chunks(records, stories)]
@@ -261,3 +261,39 @@ def test_any_text_in_a_trial_stays_data(name: str, answer: str) -> None:
     [row] = payload(html)["trials"]
     assert row["cells"][1] == name and row["answer"] == clip(answer)
     assert row["failed_checks"] == [{"check": clip(name, 200), "detail": clip(answer, 300)}]
+
+
+def cell(passed: bool) -> list[Any]:
+    from harness.report._html import _ROW_FIELDS
+
+    row: list[Any] = [None] * len(_ROW_FIELDS)
+    row[_ROW_FIELDS.index("outcome")] = "done" if passed else "failed"
+    row[_ROW_FIELDS.index("goal_met")] = passed
+    return row
+
+
+def test_detail_stops_at_the_size_budget_keeping_failed_trials_first() -> None:
+    from harness.report._html import STORIES_PER_CHUNK, _story_chunks
+
+    n = 4 * STORIES_PER_CHUNK
+    records = [{"row": i, "log_id": f"log{i}", "cells": cell(i >= n // 2)} for i in range(n)]
+    stories = {f"log{i}": {"kind": "events", "states": [f"{i}-{j}" for j in range(30)]}
+               for i in range(n)}
+    whole = _story_chunks(records, stories)
+    assert len(whole) == 4 and all(r["chunk"] >= 0 for r in records)
+    chunks = _story_chunks(records, stories, budget=len(whole[0]) + len(whole[1]))
+    assert chunks == whole[:2]
+    failed = [r for r in records if r["row"] < n // 2]
+    assert all(r["chunk"] in (0, 1) for r in failed)
+    assert all(r["chunk"] == -2 for r in records if r["row"] >= n // 2)
+
+
+def test_a_long_trial_keeps_its_start_and_end() -> None:
+    from harness.report._drilldown import _ends
+
+    calls = [{"n": i} for i in range(300)]
+    kept = _ends(calls, 120)
+    assert len(kept) == 121 and kept[90] == {"gap": 180}
+    assert kept[:90] == calls[:90] and kept[91:] == calls[-30:]
+    assert _ends(calls[:120], 120) == calls[:120]
+    assert _ends([str(i) for i in range(10)], 4)[3] == "… 6 more …"
