@@ -43,10 +43,12 @@ _CHART_TITLES = {
 }
 #: Trials' detail per compressed chunk: small enough to open at a click, big enough for
 #: gzip to find the repeats between trials.
-STORIES_PER_CHUNK = 250
+DETAILS_PER_CHUNK = 250
 #: Bytes of trial detail one page carries at most (compressed, base64): with the table
-#: and charts, a page stays under 20 MB however long its trials' logs are.
-STORY_BUDGET = 14_000_000
+#: (short fields only) and the charts, a page stays under 20 MB whatever its trials hold.
+DETAIL_BUDGET = 14_000_000
+#: Failed goal checks and faults listed per trial at most (the count says how many).
+MAX_LISTED = 50
 _DIMS = ("suite", "scenario", "model", "fault_profile")
 #: Row fields the trials table carries, in order; the browser maps them by position.
 _ROW_FIELDS = ("suite", "scenario", "model", "fault_profile", "trial", "outcome", "goal_met",
@@ -291,58 +293,63 @@ def _column(picked: pd.DataFrame, name: str) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
-def _trial_records(trials: pd.DataFrame, sel: Selection,
-                   stories: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _trial_records(trials: pd.DataFrame, sel: Selection
+                   ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The table's rows (short fields only, the same size whatever a trial holds) and each
+    row's detail from trials.jsonl (answer, error, failed checks, faults), keyed by row."""
     picked = trials.iloc[sel.rows]
     cells = list(zip(*(_column(picked, f) for f in _ROW_FIELDS), strict=True))
     extra = {name: _column(picked, name) for name in
              ("error", "exhausted_limit", "answer", "checks", "faults", "log_id", "seed",
               "retries", "transport", "tokens_in", "tokens_out")}
-    out = []
+    records = []
+    details: dict[int, dict[str, Any]] = {}
     for i, pos in enumerate(sel.rows.tolist()):
         get = {k: v[i] for k, v in extra.items()}
         checks = get["checks"] if isinstance(get["checks"], list) else []
-        failed_checks = [{"check": clip(c.get("check", ""), 200),
-                          "detail": clip(c.get("detail", ""), 300)}
-                         for c in checks if isinstance(c, dict) and not c.get("ok", False)]
+        failed = [c for c in checks if isinstance(c, dict) and not c.get("ok", False)]
         faults = get["faults"] if isinstance(get["faults"], list) else []
-        log_id = str(get["log_id"] or "")
-        out.append({
+        records.append({
             "row": pos,
-            "cells": list(cells[i]),
-            "seed": get["seed"], "retries": get["retries"], "transport": get["transport"],
+            "cells": [clip(c, 200) if isinstance(c, str) else c for c in cells[i]],
+            "seed": get["seed"], "retries": get["retries"],
+            "transport": clip(get["transport"], 40) if get["transport"] else None,
             "tokens_in": get["tokens_in"], "tokens_out": get["tokens_out"],
+            "limit": clip(get["exhausted_limit"], 80) if get["exhausted_limit"] else "",
+            "log_id": str(get["log_id"] or ""),
+        })
+        details[pos] = {
             "error": clip(get["error"]) if get["error"] else "",
-            "limit": get["exhausted_limit"] or "",
             "answer": clip(get["answer"]) if get["answer"] else "",
             "checks_total": len(checks),
-            "failed_checks": failed_checks,
-            "faults": [_fault_text(f) for f in faults[:50]],
+            "failed_checks": [{"check": clip(c.get("check", ""), 200),
+                               "detail": clip(c.get("detail", ""), 300)}
+                              for c in failed[:MAX_LISTED]],
+            "failed_total": len(failed),
+            "faults": [_fault_text(f) for f in faults[:MAX_LISTED]],
             "faults_total": len(faults),
-            "log_id": log_id,
-        })
-    return out
+        }
+    return records, details
 
 
-def _story_chunks(records: list[dict[str, Any]], stories: dict[str, dict[str, Any]],
-                  budget: int = STORY_BUDGET) -> list[str]:
-    """Each listed trial's detail, in gzip chunks the page opens only when a trial in one
-    is clicked: the page loads the table alone, however many trials carry detail. Trials
-    that did not pass come first, and chunks stop at ``budget`` bytes so the page stays
-    small whatever the logs hold. A record notes its chunk: -1 no detail, -2 detail left
-    out for the budget."""
+def _detail_chunks(records: list[dict[str, Any]], details: dict[int, dict[str, Any]],
+                   stories: dict[str, dict[str, Any]], budget: int = DETAIL_BUDGET) -> list[str]:
+    """Each listed trial's detail (its trials.jsonl fields and its story), in gzip chunks
+    the page opens only when a trial in one is clicked: the page loads the table alone,
+    however many trials carry detail. Trials that did not pass come first, and chunks
+    stop at ``budget`` bytes, so the page stays small whatever the trials hold. A record
+    notes its chunk, or -2 when its detail was left out for the budget."""
     def passed(r: dict[str, Any]) -> bool:
         c = r["cells"]
         return bool(c[_OUTCOME] == "done" and c[_GOAL] is True)
 
-    order = sorted((r for r in records if stories.get(r["log_id"]) is not None), key=passed)
-    for r in records:
-        r["chunk"] = -1
+    order = sorted(records, key=passed)
     out: list[str] = []
     used = 0
-    for start in range(0, len(order), STORIES_PER_CHUNK):
-        part = order[start:start + STORIES_PER_CHUNK]
-        packed = _payload({str(r["row"]): stories[r["log_id"]] for r in part})
+    for start in range(0, len(order), DETAILS_PER_CHUNK):
+        part = order[start:start + DETAILS_PER_CHUNK]
+        packed = _payload({str(r["row"]): {**details[r["row"]], "story": stories.get(r["log_id"])}
+                           for r in part})
         if used + len(packed) > budget:
             for r in order[start:]:
                 r["chunk"] = -2
@@ -391,8 +398,8 @@ def _selection_note(sel: Selection, source: str, have_stories: bool, left_out: i
                    "that passed (done with the goal met)")
     detail = (f"State paths, model calls, tool calls and escalations come {_e(source)}."
               if have_stories else f"Drill-down detail is absent: {_e(source)}.")
-    budget = (f" To stay small the page carries that detail for all but {left_out:,} of them "
-              "(trials that did not pass first)." if left_out else "")
+    budget = (f" To stay small the page carries the detail of all but {left_out:,} of them "
+              "(those that did not pass first)." if left_out else "")
     return (f"<p class='note' id='selection'>Of {sel.total:,} trials this page lists {failed} "
             f"and {passed}: {len(sel.rows):,} rows in all. {detail}{budget} Answers, goal "
             "checks and faults come from trials.jsonl.</p>")
@@ -423,13 +430,13 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
         log_ids = [str(x) for x in trials["log_id"].iloc[sel.rows].tolist()
                    if x is not None and x is not pd.NA and str(x)]
     stories, source = read_stories(run_dir, log_ids)
-    records = _trial_records(trials, sel, stories)
+    records, details = _trial_records(trials, sel)
     absent = "" if stories else source
-    chunks = _story_chunks(records, stories)
+    chunks = _detail_chunks(records, details, stories)
     left_out = sum(1 for r in records if r["chunk"] == -2)
     data = _payload({"fields": list(_ROW_FIELDS), "trials": records, "absent": absent})
     chunk_tags = "\n".join(
-        f'<script type="application/octet-stream" class="story-chunk">{c}</script>'
+        f'<script type="application/octet-stream" class="detail-chunk">{c}</script>'
         for c in chunks)
     script = _SCRIPT
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
@@ -547,9 +554,9 @@ _SCRIPT = r"""
     return new Response(stream).json();
   };
   const data = await unpack(document.getElementById("trial-data"));
-  const chunkNodes = document.querySelectorAll("script.story-chunk");
+  const chunkNodes = document.querySelectorAll("script.detail-chunk");
   const chunks = new Map();
-  const storyOf = async (r) => {
+  const detailOf = async (r) => {
     if (r.chunk < 0) return null;
     if (!chunks.has(r.chunk)) chunks.set(r.chunk, unpack(chunkNodes[r.chunk]));
     return (await chunks.get(r.chunk))[String(r.row)] || null;
@@ -640,7 +647,8 @@ _SCRIPT = r"""
     box.appendChild(el("h4", count === undefined ? title : title + " (" + count + ")"));
   }
   async function detail(r) {
-    const s = await storyOf(r);
+    const d = await detailOf(r);
+    const s = d ? d.story : null;
     const box = document.getElementById("detail");
     box.replaceChildren();
     const c = r.cells;
@@ -650,7 +658,7 @@ _SCRIPT = r"""
       "; tokens " + fmt(r.tokens_in) + " in / " + fmt(r.tokens_out) + " out; retries " + fmt(r.retries) +
       "; seed " + fmt(r.seed) + "; transport " + fmt(r.transport);
     box.appendChild(el("p", facts, "note"));
-    if (r.error) { section(box, "Why it ended"); box.appendChild(el("pre", r.error)); }
+    if (d && d.error) { section(box, "Why it ended"); box.appendChild(el("pre", d.error)); }
     section(box, "State path");
     const path = el("div", null, "path");
     path.id = "state-path";
@@ -661,16 +669,17 @@ _SCRIPT = r"""
       });
     } else {
       const why = s ? "not recorded for an imported run"
-        : r.chunk === -2 ? "left out: this page carries detail for the first trials up to its size budget"
+        : r.chunk === -2 ? "left out: this page carries the detail of as many trials as its size budget allows, those that did not pass first"
         : (data.absent || "no event log for this trial");
       path.appendChild(el("span", why, "note"));
     }
     box.appendChild(path);
     if (s && s.problem) box.appendChild(el("p", s.problem, "note"));
-    section(box, "Failed goal checks", r.failed_checks.length + " of " + r.checks_total);
-    if (r.failed_checks.length) box.appendChild(table(["check", "detail"], r.failed_checks, (x) => [x.check, x.detail]));
-    section(box, "Faults injected", r.faults_total);
-    if (r.faults.length) box.appendChild(table(["fault"], r.faults, (x) => [x]));
+    if (!d) return;
+    section(box, "Failed goal checks", d.failed_total + " of " + d.checks_total);
+    if (d.failed_checks.length) box.appendChild(table(["check", "detail"], d.failed_checks, (x) => [x.check, x.detail]));
+    section(box, "Faults injected", d.faults_total);
+    if (d.faults.length) box.appendChild(table(["fault"], d.faults, (x) => [x]));
     if (s && s.kind === "events") {
       section(box, "Escalations and the person's decisions", s.escalations.length);
       if (s.escalations.length) box.appendChild(table(["rule", "what", "why", "decision", "note"], s.escalations,
@@ -685,7 +694,7 @@ _SCRIPT = r"""
       section(box, "Transcript", s.turns.length);
       box.appendChild(table(["role", "content"], s.turns, (x) => [x.role + (x.tool_name ? " (" + x.tool_name + ")" : ""), [x.content, x.tool_call ? "→ " + x.tool_call : ""].filter(Boolean).join("\n")]));
     }
-    if (r.answer) { section(box, "Answer"); box.appendChild(el("pre", r.answer)); }
+    if (d.answer) { section(box, "Answer"); box.appendChild(el("pre", d.answer)); }
   }
   draw();
   document.body.dataset.ready = "1";

@@ -74,17 +74,16 @@ def payload(html: str) -> dict[str, Any]:
     return _unpack(m.group(1))  # type: ignore[no-any-return]
 
 
-def stories_of(html: str) -> list[dict[str, Any]]:
-    """The detail chunks, in order: each maps a row number to that trial's story."""
+def chunks_of(html: str) -> list[dict[str, Any]]:
+    """The detail chunks, in order: each maps a row number to that trial's detail."""
     return [_unpack(c) for c in
-            re.findall(r'<script type="application/octet-stream" class="story-chunk">([^<]*)</script>',
+            re.findall(r'<script type="application/octet-stream" class="detail-chunk">([^<]*)</script>',
                        html)]
 
 
-def story(html: str, record: dict[str, Any]) -> dict[str, Any] | None:
-    if record["chunk"] < 0:
-        return None
-    return stories_of(html)[record["chunk"]][str(record["row"])]  # type: ignore[no-any-return]
+def detail(html: str, record: dict[str, Any]) -> dict[str, Any]:
+    assert record["chunk"] >= 0
+    return chunks_of(html)[record["chunk"]][str(record["row"])]  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +107,11 @@ def test_hostile_text_from_trials_never_becomes_markup(run: Path, tmp_path: Path
     tags = Tags()
     tags.feed(html)
     assert tags.runnable == 1 and tags.seen.count("img") == 4
-    assert tags.seen.count("script") == 2 + len(stories_of(html))
+    assert tags.seen.count("script") == 2 + len(chunks_of(html))
     assert "iframe" not in tags.seen and tags.handlers == []
     assert "&lt;/script&gt;&lt;script&gt;alert(&#x27;x&#x27;)" in html  # shown, escaped
     # the drill-down carries it as data (drawn with textContent), intact
-    rows = payload(html)["trials"]
+    rows = [detail(html, r) for r in payload(html)["trials"]]
     assert rows and all(r["answer"] == HOSTILE for r in rows)
     assert rows[0]["failed_checks"][0]["detail"] == HOSTILE
 
@@ -179,7 +178,7 @@ def test_an_import_shows_its_transcript_and_a_bare_file_says_the_drill_down_is_a
     write_visuals(tmp_path / "out", {"groups": []}, df, run)
     html = (tmp_path / "out" / "report.html").read_text()
     assert "transcripts.jsonl" in html
-    by_id = {r["log_id"]: story(html, r) for r in payload(html)["trials"]}
+    by_id = {r["log_id"]: detail(html, r)["story"] for r in payload(html)["trials"]}
     assert by_id["t1/0"]["kind"] == "transcript"
     assert by_id["t1/0"]["turns"][0]["content"] == HOSTILE
     assert by_id["t1/0"]["turns"][1]["tool_call"] == 'book({"id": 1})'
@@ -213,19 +212,19 @@ def test_small_and_foreign_inputs_still_give_every_file(rows: list[dict[str, Any
 
 
 def test_detail_travels_in_chunks_and_each_row_finds_its_own() -> None:
-    from harness.report._html import STORIES_PER_CHUNK, _story_chunks
+    from harness.report._html import DETAILS_PER_CHUNK, _detail_chunks
 
-    n = 2 * STORIES_PER_CHUNK + 7
+    n = 2 * DETAILS_PER_CHUNK + 7
     records = [{"row": i * 3, "log_id": f"log{i}", "cells": cell(i % 2 == 0)} for i in range(n)]
+    details = {i * 3: {"answer": f"a{i}"} for i in range(n)}
     stories = {f"log{i}": {"kind": "events", "states": ["idle", f"s{i}"]}
                for i in range(n) if i % 5}
-    chunks = [_unpack(c) for c in _story_chunks(records, stories)]
-    assert len(chunks) == -(-len(stories) // STORIES_PER_CHUNK)
+    chunks = [_unpack(c) for c in _detail_chunks(records, details, stories)]
+    assert len(chunks) == 3
     for i, r in enumerate(records):
-        if i % 5 == 0:
-            assert r["chunk"] == -1
-        else:
-            assert chunks[r["chunk"]][str(r["row"])]["states"][1] == f"s{i}"
+        got = chunks[r["chunk"]][str(r["row"])]
+        assert got["answer"] == f"a{i}"
+        assert got["story"] == (None if i % 5 == 0 else stories[f"log{i}"])
 
 
 def test_the_summary_frontier_and_model_comparison_are_shown(tmp_path: Path) -> None:
@@ -259,8 +258,9 @@ def test_any_text_in_a_trial_stays_data(name: str, answer: str) -> None:
     tags.feed(html)
     assert tags.runnable == 1 and tags.handlers == [] and "img" not in tags.seen
     [row] = payload(html)["trials"]
-    assert row["cells"][1] == name and row["answer"] == clip(answer)
-    assert row["failed_checks"] == [{"check": clip(name, 200), "detail": clip(answer, 300)}]
+    got = detail(html, row)
+    assert row["cells"][1] == clip(name, 200) and got["answer"] == clip(answer)
+    assert got["failed_checks"] == [{"check": clip(name, 200), "detail": clip(answer, 300)}]
 
 
 def cell(passed: bool) -> list[Any]:
@@ -273,18 +273,16 @@ def cell(passed: bool) -> list[Any]:
 
 
 def test_detail_stops_at_the_size_budget_keeping_failed_trials_first() -> None:
-    from harness.report._html import STORIES_PER_CHUNK, _story_chunks
+    from harness.report._html import DETAILS_PER_CHUNK, _detail_chunks
 
-    n = 4 * STORIES_PER_CHUNK
+    n = 4 * DETAILS_PER_CHUNK
     records = [{"row": i, "log_id": f"log{i}", "cells": cell(i >= n // 2)} for i in range(n)]
-    stories = {f"log{i}": {"kind": "events", "states": [f"{i}-{j}" for j in range(30)]}
-               for i in range(n)}
-    whole = _story_chunks(records, stories)
+    details = {i: {"answer": f"answer {i} " * 20} for i in range(n)}
+    whole = _detail_chunks(records, details, {})
     assert len(whole) == 4 and all(r["chunk"] >= 0 for r in records)
-    chunks = _story_chunks(records, stories, budget=len(whole[0]) + len(whole[1]))
+    chunks = _detail_chunks(records, details, {}, budget=len(whole[0]) + len(whole[1]))
     assert chunks == whole[:2]
-    failed = [r for r in records if r["row"] < n // 2]
-    assert all(r["chunk"] in (0, 1) for r in failed)
+    assert all(r["chunk"] in (0, 1) for r in records if r["row"] < n // 2)
     assert all(r["chunk"] == -2 for r in records if r["row"] >= n // 2)
 
 
