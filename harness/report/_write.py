@@ -122,14 +122,17 @@ def build_report(src: str | Path, *, scenarios: Mapping[str, ScenarioInfo] | Non
     trials = load_trials(tfile)
     run_dir = _run_dir(src)
     run = _read_json(run_dir / "run.json") if run_dir else {}
+    notes: list[str] = []
     recorded = _recorded(run_dir) if scenarios is None else None
     if recorded is not None:
         scenarios, commit = recorded
     else:
         if scenarios is None:
             scenarios = _scenarios_from_files(run)
+            if not scenarios and run.get("paths"):
+                notes.append("the scenario files run.json names did not load from here, so "
+                             "no thresholds were checked: only crashed trials fail a verdict")
         commit = git_commit(_scenario_dirs(run))
-    notes: list[str] = []
     events = run_dir / "events.sqlite" if run_dir else None
     if run_dir is not None and not (events and events.is_file()) and not (
             run_dir / "transcripts.jsonl").is_file():

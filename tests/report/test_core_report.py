@@ -190,6 +190,12 @@ def test_harness_run_writes_the_report_and_shows_escalation_as_a_rate(
     # without its summary, the thresholds come from the scenario file run.json names
     (run / "summary.json").unlink()
     assert build_report(run).summary["verdicts"] == s["verdicts"]
+    moved = tmp_path / "moved.yaml"
+    (tmp_path / src.name).rename(moved)
+    lost = build_report(run)
+    assert lost.summary["verdicts"][0]["thresholds"] == {}
+    assert "no thresholds were checked" in lost.notes[0]
+    moved.rename(tmp_path / src.name)
     # and a stored run keeps the thresholds it was judged on when the file changes later
     (run / "summary.json").write_bytes(before)
     scenario = tmp_path / src.name
