@@ -4,8 +4,10 @@ parser; files written atomically; ``harness run`` ends with the report."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from core_rows import every_outcome, row, write_rows
 from junitparser import Failure, JUnitXml
 
 from harness.cli import main
-from harness.report import ScenarioInfo, build_report, write_report
+from harness.report import ScenarioInfo, build_report, print_summary, write_report
 from harness.report._write import NO_EVENTS
 
 FILES = ("summary.json", "report.md", "junit.xml", "report.html", "cost-hist.png",
@@ -220,3 +222,28 @@ def test_an_attack_that_worked_is_split_by_approval_from_the_event_log(tmp_path:
     attack = json.loads((run / "summary.json").read_text())["groups"][0]["attack"]
     assert attack["successes"] >= 1
     assert attack["without_approval"] == attack["successes"] and attack["with_approval"] == 0
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_the_terminal_table_fits_a_narrow_terminal_and_is_plain_off_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    write_rows(tmp_path / "trials.jsonl", every_outcome())
+    summary = build_report(tmp_path / "trials.jsonl").summary
+    monkeypatch.setenv("COLUMNS", str(columns))
+    tty = _Terminal()
+    print_summary(summary, tty)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", tty.getvalue())
+    assert "\x1b[" in tty.getvalue()  # coloured on a terminal
+    assert all(len(line) <= columns for line in shown.splitlines())
+    reasons = "s / a / none: 1 trial(s) crashed the runtime"
+    assert (f"FAIL {reasons}" in shown) == (columns < 130)
+    assert "total" in shown and "24" in shown
+    pipe = io.StringIO()
+    print_summary(summary, pipe)
+    assert "\x1b[" not in pipe.getvalue() and "FAIL: 1 trial(s) crashed" in pipe.getvalue()
+    assert "esc rate" in pipe.getvalue()
