@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# hypothesis, fakes and harness.runner are imported here so that pytester's in-process
-# runs find them loaded, instead of importing (and then unloading) them again for every
-# run: the runtime, and hypothesis, which its pytest plugin imports at every session end
+# hypothesis, fakes, harness.runner and harness.report are imported here so that
+# pytester's in-process runs find them loaded, instead of importing (and then unloading)
+# them again for every run: the runtime, hypothesis, which its pytest plugin imports at
+# every session end, and the report stage's numpy, which cannot be loaded twice in one
+# process at all
 import hypothesis  # noqa: F401
 import pytest
 
 import fakes.worlds  # noqa: F401
+import harness.report
 import harness.runner  # noqa: F401
 from harness.llm import live_calls_allowed_now
 
