@@ -419,7 +419,7 @@ def _provenance(summary: dict[str, Any], names: list[str]) -> str:
 
 def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | None,
                 charts: dict[str, bytes], points: list[dict[str, Any]] | None = None,
-                names: list[str] | None = None) -> str:
+                names: list[str] | None = None, detail_budget: int = DETAIL_BUDGET) -> str:
     if names is None:
         names = transports(trials)
     if points is None:
@@ -432,7 +432,7 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
     stories, source = read_stories(run_dir, log_ids)
     records, details = _trial_records(trials, sel)
     absent = "" if stories else source
-    chunks = _detail_chunks(records, details, stories)
+    chunks = _detail_chunks(records, details, stories, detail_budget)
     left_out = sum(1 for r in records if r["chunk"] == -2)
     data = _payload({"fields": list(_ROW_FIELDS), "trials": records, "absent": absent})
     chunk_tags = "\n".join(

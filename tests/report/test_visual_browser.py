@@ -11,10 +11,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from playwright.sync_api import sync_playwright
 
 from harness.report import write_report
+from harness.report._html import render_page
 from harness.runner import SuiteOptions, run_suite
 
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
@@ -43,12 +45,17 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "report.html"
 
 
-def test_the_page_renders_in_chromium_and_a_trial_click_shows_its_state_path(
-        report: Path, tmp_path: Path) -> None:
-    browser_path = _chromium()
-    if browser_path is None:
+def _browser_path() -> str:
+    found = _chromium()
+    if found is None:
         print("SKIP reason: no chromium on PATH (.ci/run installs Debian's chromium with apt)")
         pytest.skip("no chromium on PATH (.ci/run installs Debian's chromium with apt)")
+    return found
+
+
+def test_the_page_renders_in_chromium_and_a_trial_click_shows_its_state_path(
+        report: Path, tmp_path: Path) -> None:
+    browser_path = _browser_path()
     problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=browser_path,
@@ -105,4 +112,29 @@ def test_the_page_renders_in_chromium_and_a_trial_click_shows_its_state_path(
             browser.close()
     assert (tmp_path / "report.png").stat().st_size > 10_000
     print(f"screenshot: {tmp_path / 'report.png'}")
+    assert problems == []
+
+
+def test_a_trial_whose_detail_was_left_out_says_so(tmp_path: Path) -> None:
+    browser_path = _browser_path()
+    df = pd.DataFrame({"scenario": "s", "model": "m", "trial": [0, 1], "outcome": "failed",
+                       "goal_met": False, "answer": "x"})
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render_page({"groups": []}, df, None, {}, detail_budget=0))
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_path,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(page_file.as_uri())
+            page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+            page.locator("#trials tbody tr").first.click()
+            assert "left out" in page.locator("#state-path").inner_text(timeout=10_000)
+            assert page.locator("#detail h4", has_text="Failed goal checks").count() == 0
+        finally:
+            browser.close()
+    assert "all but 2 of them" in page_file.read_text()
     assert problems == []
