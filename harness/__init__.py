@@ -6,7 +6,8 @@ here (``harness.protocols`` holds the seams, and is public too). In Python::
     import harness
 
     result = harness.run_suite(harness.SuiteOptions(paths=("scenarios",), trials=20))
-    print(harness.render_summary(result.groups))
+    print(result.passed, result.out / "report.html")
+    trials = harness.load_trials(result.out)  # a pandas DataFrame, one row per trial
 
 Your own parts plug in by name or import reference from a scenario file: a world
 (subclass ``harness.World``), tools (plain functions under ``@harness.tool``), an
@@ -50,7 +51,9 @@ if TYPE_CHECKING:
     )
     from harness.llm import ModelProfile, PriceTable
     from harness.protocols import Clock, Human, ModelClient, Recorder, Tools
-    from harness.runner import GroupSummary, SuiteOptions, SuiteResult, TrialResult, render_summary
+    from harness.report import Verdict, build_report, write_report
+    from harness.report._load import load_trials
+    from harness.runner import SuiteOptions, SuiteResult, TrialResult
     from harness.runner import run_suite as run_suite
     from harness.scenario import LoadedScenario, Scenario, load_all, load_scenario
     from harness.store import MemoryRecorder, SQLiteRecorder
@@ -64,13 +67,15 @@ _WHERE: dict[str, str] = {
     "load_all": "harness.scenario",
     "load_scenario": "harness.scenario",
     # running a suite
-    "GroupSummary": "harness.runner",
     "SuiteOptions": "harness.runner",
     "SuiteResult": "harness.runner",
     "TrialResult": "harness.runner",
-    "render_summary": "harness.runner",
     "run_suite": "harness.runner",
-    # reading results back: load_trials joins here from harness.report
+    # reading results back and reporting them (pandas is imported only when asked for)
+    "Verdict": "harness.report",
+    "build_report": "harness.report",
+    "load_trials": "harness.report._load",
+    "write_report": "harness.report",
     # tools and worlds
     "Input": "harness._world",
     "Refusal": "harness._world",
@@ -129,7 +134,6 @@ __all__ = [
     "Driver",
     "EffectError",
     "EscalationRules",
-    "GroupSummary",
     "HarnessError",
     "Human",
     "HumanDecision",
@@ -166,14 +170,17 @@ __all__ = [
     "Tools",
     "TrialResult",
     "UsageError",
+    "Verdict",
     "VirtualClock",
     "World",
     "WorldSettings",
+    "build_report",
     "load_all",
     "load_scenario",
-    "render_summary",
+    "load_trials",
     "run_suite",
     "tool",
+    "write_report",
 ]
 
 

@@ -105,6 +105,29 @@ def _parser() -> argparse.ArgumentParser:
                      "after every trial). A killed run loses no line either way: this only "
                      "bounds what a power loss can cost")
 
+    rep = sub.add_parser("report", help="write the report files of a finished run or of any "
+                         "trials.jsonl in the documented schema")
+    rep.add_argument("path", metavar="PATH", help="run folder or trials.jsonl")
+    rep.add_argument("--out", metavar="DIR", help="where to write (default: the run folder)")
+    rep.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap seed")
+
+    cmp_ = sub.add_parser("compare", help="compare runs, each against the one before: "
+                          "completion (exact McNemar), cost, regressed scenarios")
+    cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folders or trials.jsonl")
+    cmp_.add_argument("--out", metavar="DIR", help="also write compare.json and compare.md")
+    cmp_.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap seed")
+
+    imp = sub.add_parser("import", help="turn another system's recorded results into a run "
+                         "folder (trials.jsonl, transcripts.jsonl) and report it")
+    imp.add_argument("format", choices=("taubench",), metavar="FORMAT",
+                     help="the recorder's format: taubench (historical_trajectories/*.json)")
+    imp.add_argument("file", metavar="FILE", help="the recorded results to import")
+    imp.add_argument("--out", metavar="DIR", required=True,
+                     help="the run folder to write (trials.jsonl, transcripts.jsonl, report)")
+    imp.add_argument("--model", metavar="M", help="model name (default: from FILE's name, "
+                     "MODEL-DOMAIN.json)")
+    imp.add_argument("--domain", metavar="D", help="airline, retail (default: from FILE's name)")
+
     fz = sub.add_parser("fuzz", help="search fault schedules for invariant violations")
     fz.add_argument("scenario", metavar="SCENARIO", help="the scenario file to fuzz")
     fz.add_argument("--examples", type=int, default=100, metavar="N",
@@ -164,6 +187,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "run":
         return _run(args)
+    if args.command in ("report", "compare", "import"):
+        from harness.report._cli import compare_main, import_main, report_main
+
+        mains = {"report": report_main, "compare": compare_main, "import": import_main}
+        return mains[args.command](args)
     if args.command == "fuzz":
         from harness.fuzz import fuzz_main
 
@@ -177,7 +205,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.runner import SuiteOptions, render_summary, run_suite
+    from harness.report import print_summary
+    from harness.runner import SuiteOptions, run_suite
 
     _positive("--trials", args.trials, MAX_TRIALS)
     _positive("--concurrency", args.concurrency)
@@ -217,8 +246,9 @@ def _run(args: argparse.Namespace) -> int:
         **({} if args.fsync_interval is None else {"fsync_interval_s": args.fsync_interval}),
     )
     result = run_suite(opts)
-    print(render_summary(result.groups))
-    print(f"\n{len(result.results)} trials; results in {result.out / 'trials.jsonl'}")
+    print_summary(result.report.summary)
+    print(f"\n{len(result.results)} trials; results in {result.out / 'trials.jsonl'}; "
+          f"report in {result.out / 'report.html'}")
     return EXIT_OK if result.passed else EXIT_FAILED
 
 

@@ -43,7 +43,7 @@ import pytest
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.runner import GroupSummary, SuiteOptions, SuiteResult, TrialResult
+    from harness.runner import SuiteOptions, SuiteResult, TrialResult
     from harness.scenario import LoadedScenario
 
 SUFFIXES = (".yaml", ".yml")
@@ -52,7 +52,7 @@ FAILING_TRIALS_SHOWN = 3
 
 _paths_key = pytest.StashKey[list[Path]]()
 _names_key = pytest.StashKey[dict[str, Path]]()
-_groups_key = pytest.StashKey[list["GroupSummary"]]()
+_groups_key = pytest.StashKey[list[dict[str, Any]]]()
 _switch_key = pytest.StashKey[ExitStack]()
 
 
@@ -251,17 +251,19 @@ class ScenarioItem(pytest.Item):
             paths=(str(self.path),), models=(self.model,) if self.model else (),
             trials=opt("harness_trials"), seed=opt("harness_seed"), faults=opt("harness_faults"),
             transport=opt("harness_transport"), out=out, tracing=keep, progress=False,
+            report_files=keep,
         )
         result = run_suite(opts)
         self._judge(result, opts, out if keep else None)
 
     def _judge(self, result: SuiteResult, opts: SuiteOptions, out: Path | None) -> None:
-        self.config.stash[_groups_key].extend(result.groups)
-        for g in result.groups:
+        self.config.stash[_groups_key].append(result.report.summary)
+        for g in result.verdicts:
             lo, hi = _wilson(g.goal_met, g.trials)
             self.user_properties += [
                 ("goal_rate", f"{g.goal_rate:.4f}"), ("goal_rate_ci", f"[{lo:.4f}, {hi:.4f}]"),
-                ("cost_p50_usd", f"{g.cost_p50:.6f}"), ("cost_p99_usd", f"{g.cost_p99:.6f}"),
+                ("cost_p50_usd", f"{g.cost_p50 or 0:.6f}"),
+                ("cost_p99_usd", f"{g.cost_p99 or 0:.6f}"),
                 ("trials", str(g.trials)),
             ]
         if not result.passed:
@@ -292,9 +294,9 @@ def report(loaded: LoadedScenario, result: SuiteResult, opts: SuiteOptions,
     """What a failed item prints: the numbers, the verdict, and a few failing trials."""
     s = loaded.scenario
     th = s.thresholds
-    failed = [f for g in result.groups for f in g.failures]
+    failed = [f for g in result.verdicts for f in g.failures]
     lines: list[str] = [f"{s.name}: thresholds failed: {'; '.join(failed)}", ""]
-    for g in result.groups:
+    for g in result.verdicts:
         lo, hi = _wilson(g.goal_met, g.trials)
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(g.outcomes.items(),
                                                              key=lambda kv: -kv[1]))
@@ -304,11 +306,12 @@ def report(loaded: LoadedScenario, result: SuiteResult, opts: SuiteOptions,
             f"  goal rate   {g.goal_rate:.0%} ({g.goal_met}/{g.trials}), 95% CI "
             f"[{lo:.2f}, {hi:.2f}]"
             + (f"   threshold >= {th.min_goal_rate:.0%}" if th.min_goal_rate is not None else ""),
-            f"  cost        P50 ${g.cost_p50:.5f}  P99 ${g.cost_p99:.5f}"
+            f"  cost        P50 ${g.cost_p50 or 0:.5f}  P99 ${g.cost_p99 or 0:.5f}"
             + (f"   threshold P99 <= ${th.max_p99_cost_usd:.5f}"
                if th.max_p99_cost_usd is not None else ""),
-            f"  escalated   {g.escalated}/{g.trials}"
-            + (f"   threshold <= {th.max_escalation_rate:.0%}"
+            f"  escalated   {g.escalated}/{g.trials} trials, rate "
+            f"{(g.escalation_rate or 0):.0%}"
+            + (f"   threshold rate <= {th.max_escalation_rate:.0%}"
                if th.max_escalation_rate is not None else ""),
             f"  outcomes    {outcomes}",
             f"  verdict     {'FAIL: ' + '; '.join(g.failures) if g.failures else 'PASS'}",
@@ -353,11 +356,11 @@ def _trial_lines(r: TrialResult) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
-    groups = config.stash.get(_groups_key, [])
-    if not groups:
+    summaries = config.stash.get(_groups_key, [])
+    if not summaries:
         return
-    from harness.runner import render_summary
+    from harness.report import render_verdicts
 
     terminalreporter.section("harness scenarios")
-    for line in render_summary(groups).splitlines():
+    for line in render_verdicts(summaries).splitlines():
         terminalreporter.write_line(line)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# hypothesis, fakes and harness.runner are imported here so that pytester's in-process
-# runs find them loaded, instead of importing (and then unloading) them again for every
-# run: the runtime, and hypothesis, which its pytest plugin imports at every session end
+# hypothesis, fakes, harness.runner and harness.report are imported here so that
+# pytester's in-process runs find them loaded, instead of importing (and then unloading)
+# them again for every run: the runtime, hypothesis, which its pytest plugin imports at
+# every session end, and the report stage's numpy, which cannot be loaded twice in one
+# process at all
 import hypothesis  # noqa: F401
 import pytest
 
 import fakes.worlds  # noqa: F401
+import harness.report
 import harness.runner  # noqa: F401
 from harness.llm import live_calls_allowed_now
 
@@ -98,7 +101,7 @@ def test_an_impossible_threshold_fails_with_a_readable_report(
         "scenario mug on configured (faults: none, seed 0, 3 trials, simulated)",
         "  goal rate   0% (0/3), 95% CI [[]0.00, 0.*[]]   threshold >= 90%",
         "  cost        P50 $0.0*  P99 $0.0*   threshold P99 <= $0.00000",
-        "  escalated   */3",
+        "  escalated   */3 trials, rate *%",
         "  outcomes    *",
         "  verdict     FAIL: goal rate 0% < 90%; P99 cost*",
         "failing trials (3 of 3):",

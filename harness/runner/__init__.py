@@ -1,16 +1,13 @@
-"""The trial runner: one trial, a matrix of them, and the verdict on thresholds."""
+"""The trial runner: one trial, and a matrix of them into a run folder."""
 
 from harness.runner._folder import check_name, default_name
 from harness.runner._jsonl import TrialsFile
 from harness.runner._result import TrialOutcome, TrialResult, trial_run_id, trial_seed
 from harness.runner._suite import (
-    GroupSummary,
     SuiteOptions,
     SuiteResult,
     plan,
-    render_summary,
     run_suite,
-    summarize,
 )
 from harness.runner._trial import (
     CONFIGURED,
@@ -25,7 +22,6 @@ from harness.runner._trial import (
 
 __all__ = [
     "CONFIGURED",
-    "GroupSummary",
     "SuiteOptions",
     "SuiteResult",
     "TrialEnv",
@@ -39,11 +35,9 @@ __all__ = [
     "fold_with_actions",
     "make_spec",
     "plan",
-    "render_summary",
     "run_suite",
     "run_trial",
     "schedule_of",
-    "summarize",
     "trial_run_id",
     "trial_seed",
 ]

@@ -4,6 +4,9 @@
     reports/<run>/trials.jsonl    one line per finished trial, appended whole
     reports/<run>/events.sqlite   every trial's event log (one SQLite file, WAL)
     reports/<run>/spans*.jsonl    OpenTelemetry spans, OTLP JSON, one file per process
+    reports/<run>/summary.json, report.md, report.html, junit.xml, *.png
+                                  the report stage's files (``harness.report``), written
+                                  from trials.jsonl when the run ends
 
 Trials share one event loop with bounded concurrency; ``workers > 1`` splits the
 matrix over processes (see ``_workers``), the parent alone writing ``trials.jsonl``:
@@ -21,16 +24,15 @@ import asyncio
 import gc
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from harness.errors import ConfigError, UsageError
 from harness.llm import PROFILES, ModelProfile, profile_for
-from harness.metrics import percentile, wilson
 from harness.runner._folder import (
     RunLock,
     check_name,
@@ -56,6 +58,9 @@ from harness.scenario import LoadedScenario, load_all
 from harness.scenario._yaml import dotted, line_of, read_yaml
 from harness.store import SQLiteRecorder
 from harness.telemetry import InlineBatchSpanProcessor, LeanTracerProvider, OTLPJsonFileExporter
+
+if TYPE_CHECKING:
+    from harness.report import Report, Verdict
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,8 @@ class SuiteOptions:
     fsync_interval_s: float = DEFAULT_FSYNC_INTERVAL_S
     """How long a ``trials.jsonl`` line may wait for its fsync (0: after every line; see
     ``TrialsFile``). A killed process loses no line either way; only power loss can."""
+    report_files: bool = True
+    """Write the report files into the run folder (off: judge only, e.g. a throwaway folder)."""
 
     def identity(self) -> dict[str, Any]:
         """The options that must match for ``--resume`` to continue this run rather than mix
@@ -106,37 +113,19 @@ class SuiteOptions:
 
 
 @dataclass
-class GroupSummary:
-    scenario: str
-    model: str
-    fault_profile: str
-    trials: int
-    goal_met: int
-    finished: int
-    escalated: int
-    cost_p50: float
-    cost_p99: float
-    outcomes: dict[str, int]
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def goal_rate(self) -> float:
-        return self.goal_met / self.trials if self.trials else 0.0
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-
-@dataclass
 class SuiteResult:
     results: list[TrialResult]
-    groups: list[GroupSummary]
+    report: Report
+    """What the report stage made of the run folder: summary, verdicts, files written."""
     out: Path
 
     @property
+    def verdicts(self) -> list[Verdict]:
+        return self.report.verdicts
+
+    @property
     def passed(self) -> bool:
-        return all(g.passed for g in self.groups)
+        return self.report.passed
 
 
 def plan(loaded: Sequence[LoadedScenario], opts: SuiteOptions) -> list[TrialSpec]:
@@ -322,7 +311,11 @@ def _run_locked(opts: SuiteOptions, loaded: Sequence[LoadedScenario], specs: lis
         progress.close()
     _put_in_plan_order(trials_file, specs, [*done.values(), *fresh])
     results = merge(specs, done, fresh)
-    return SuiteResult(results, summarize(results, loaded), out)
+    # the verdict comes from what the run stored, as `harness report` would make it
+    from harness.report import build_report, scenario_infos, write_report
+
+    judge = write_report if opts.report_files else build_report
+    return SuiteResult(results, judge(out, scenarios=scenario_infos(loaded)), out)
 
 
 def _put_in_plan_order(trials_file: TrialsFile, specs: Sequence[TrialSpec],
@@ -338,53 +331,3 @@ def _put_in_plan_order(trials_file: TrialsFile, specs: Sequence[TrialSpec],
     if all(r is not None for r in ordered):
         trials_file.rewrite([r for r in ordered if r is not None])
 
-
-# --- judging --------------------------------------------------------------------------
-
-
-def summarize(results: Sequence[TrialResult], loaded: Sequence[LoadedScenario]
-              ) -> list[GroupSummary]:
-    by_name = {ls.scenario.name: ls.scenario for ls in loaded}
-    groups: dict[tuple[str, str, str], list[TrialResult]] = {}
-    for r in results:
-        groups.setdefault((r.scenario, r.model, r.fault_profile), []).append(r)
-    out: list[GroupSummary] = []
-    for (scenario, model, profile), rs in sorted(groups.items()):
-        costs = [r.cost_usd for r in rs]
-        outcomes: dict[str, int] = {}
-        for r in rs:
-            outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
-        g = GroupSummary(
-            scenario=scenario, model=model, fault_profile=profile, trials=len(rs),
-            goal_met=sum(r.goal_met for r in rs), finished=outcomes.get("done", 0),
-            escalated=sum(1 for r in rs if r.escalations > 0),
-            cost_p50=percentile(costs, 50), cost_p99=percentile(costs, 99), outcomes=outcomes,
-        )
-        th = by_name[scenario].thresholds if scenario in by_name else None
-        if th is not None:
-            if th.min_goal_rate is not None and g.goal_rate < th.min_goal_rate:
-                g.failures.append(f"goal rate {g.goal_rate:.0%} < {th.min_goal_rate:.0%}")
-            if th.max_p99_cost_usd is not None and g.cost_p99 > th.max_p99_cost_usd:
-                g.failures.append(f"P99 cost ${g.cost_p99:.4f} > ${th.max_p99_cost_usd:.4f}")
-            rate = g.escalated / g.trials
-            if th.max_escalation_rate is not None and rate > th.max_escalation_rate:
-                g.failures.append(f"escalation rate {rate:.0%} > {th.max_escalation_rate:.0%}")
-        crashed = outcomes.get("crashed", 0)
-        if crashed:
-            g.failures.append(f"{crashed} trial(s) crashed the runtime")
-        out.append(g)
-    return out
-
-
-def render_summary(groups: Sequence[GroupSummary]) -> str:
-    head = (f"{'scenario':<28} {'model':<20} {'faults':<13} {'n':>4} {'goal':>6} "
-            f"{'95% CI':>13} {'done':>5} {'P50 $':>9} {'P99 $':>9} {'esc':>4}  verdict")
-    lines = [head, "-" * len(head)]
-    for g in groups:
-        lo, hi = wilson(g.goal_met, g.trials)
-        verdict = "PASS" if g.passed else "FAIL: " + "; ".join(g.failures)
-        lines.append(
-            f"{g.scenario[:28]:<28} {g.model[:20]:<20} {g.fault_profile:<13} {g.trials:>4} "
-            f"{g.goal_rate:>6.0%} {f'[{lo:.2f}, {hi:.2f}]':>13} {g.finished:>5} "
-            f"{g.cost_p50:>9.5f} {g.cost_p99:>9.5f} {g.escalated:>4}  {verdict}")
-    return "\n".join(lines)
