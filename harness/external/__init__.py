@@ -1,0 +1,13 @@
+"""Agents that bring their own loop: the client and tools the harness hands them.
+
+An agent entry point is ``async def run(task, client, tools, model) -> str``: ``client``
+is an ``anthropic.AsyncAnthropic`` over the trial's transport, held to the trial's
+limits (``BudgetExhausted`` when one is reached), ``tools`` an ``AgentTools`` (schemas
+in the Messages API format, calls by name), ``model`` the model id to ask for.
+"""
+
+from harness.external._meter import BudgetExhausted, Meter, MeteredTransport, agent_client
+from harness.external._tools import AgentTools, ToolResult
+
+__all__ = ["AgentTools", "BudgetExhausted", "Meter", "MeteredTransport", "ToolResult",
+           "agent_client"]

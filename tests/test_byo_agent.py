@@ -1,0 +1,112 @@
+"""Agents that bring their own loop (``agent: {entry: ...}``), on the bundled support world.
+
+- the plain SDK loop in ``byo_parts`` reaches the goal on the simulated transport, which
+  reads its conversation (no step prefixes) against the reference;
+- under ``flaky-tools`` and ``api-brownout`` it runs and is judged; under ``crashy`` a
+  trial cut off is re-run from its start and the world's refund still happens once;
+- each limit stops it at the limit: ``budget_exhausted`` with the limit named, usage
+  never past it, the refused call raised as ``BudgetExhausted`` (an APIStatusError);
+- a bad entry reference exits 2 naming the file and field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.runner import SuiteOptions, run_suite
+from harness.runner._result import TrialResult
+
+ROOT = Path(__file__).parent.parent
+SUPPORT = (ROOT / "scenarios" / "support" / "refund-broken-mug.yaml").read_text()
+
+
+def scenario(tmp: Path, *, entry: str = "byo_parts:run", limits: str = "",
+             name: str = "byo-refund") -> Path:
+    """The bundled support scenario with its agent replaced by an entry point."""
+    head, rest = SUPPORT.split("\nagent:\n", 1)
+    _, world = rest.split("\nworld:\n", 1)
+    text = (head.replace("name: refund-broken-mug", f"name: {name}")
+            + f"\nagent:\n  entry: \"{entry}\"\n  model: claude-sonnet-4-6\n"
+            + (f"  limits: {limits}\n" if limits else "") + "\nworld:\n" + world)
+    path = tmp / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def run(tmp: Path, path: Path, *, faults: str | None = None, trials: int = 3,
+        out: str = "out") -> list[TrialResult]:
+    result = run_suite(SuiteOptions(paths=(str(path),), trials=trials, faults=faults,
+                                    out=tmp / out, tracing=False, report_files=False,
+                                    progress=False))
+    return list(result.results)
+
+
+def test_reaches_its_goal_on_the_simulated_transport(tmp_path: Path) -> None:
+    results = run(tmp_path, scenario(tmp_path))
+    assert results and all(r.outcome == "done" and r.goal_met for r in results)
+    r = results[0]
+    assert "A100" in r.answer and r.tool_calls == 4 and r.llm_calls == 5
+    assert r.escalations == 0  # nothing here affects production
+    assert r.cost_usd > 0 and r.tokens_in > 0 and r.tokens_out > 0
+
+
+@pytest.mark.parametrize("faults", ["flaky-tools", "api-brownout"])
+def test_runs_and_is_judged_under_faults(tmp_path: Path, faults: str) -> None:
+    results = run(tmp_path, scenario(tmp_path), faults=faults, trials=6)
+    assert len(results) == 6
+    assert all(r.fault_profile == faults and r.checks for r in results)
+    assert any(r.faults for r in results)  # faults fired and are on the line
+    assert any(r.goal_met for r in results)
+
+
+def test_crashy_reruns_the_trial_from_its_start(tmp_path: Path) -> None:
+    results = run(tmp_path, scenario(tmp_path), faults="crashy", trials=4)
+    crashes = [f for r in results for f in r.faults if f["source"] == "crash"]
+    assert crashes  # crashes fired, and each trial still finished
+    for r in results:
+        assert r.outcome == "done" and r.goal_met, r
+        # a re-run replays the refund under the same idempotency key: A100 refunded once
+        refunds = [c for c in r.checks if "A100" in c["check"]]
+        assert all(c["ok"] for c in refunds)
+
+
+LIMITS = [
+    ("llm_calls", "{llm_calls: 2}", lambda r: r.llm_calls == 2),
+    ("tool_calls", "{tool_calls: 2}", lambda r: r.tool_calls <= 2),
+    ("tokens_in", "{tokens_in: 2000}", lambda r: r.tokens_in <= 2000),
+    ("tokens_out", "{tokens_out: 150}", lambda r: r.tokens_out <= 150),
+    ("cost_usd", "{cost_usd: 0.004}", lambda r: r.cost_usd <= 0.004),
+]
+
+
+@pytest.mark.parametrize(("limit", "spec", "within"), LIMITS, ids=[x[0] for x in LIMITS])
+def test_every_limit_stops_the_agent_at_it(tmp_path: Path, limit: str, spec: str,
+                                          within: object) -> None:
+    results = run(tmp_path, scenario(tmp_path, limits=spec), trials=2)
+    for r in results:
+        assert r.outcome == "budget_exhausted", r
+        assert r.exhausted_limit == limit
+        assert within(r), r  # type: ignore[operator]
+        assert not r.goal_met
+        if limit in ("llm_calls", "tokens_in"):  # the refused call reached the agent as the
+            # SDK's own error (tokens_out and cost_usd first clamp max_tokens: the reply is cut)
+            assert r.answer.startswith("stopped: BudgetExhausted 402"), r.answer
+
+
+@pytest.mark.parametrize(("entry", "words"), [
+    ("byo_parts:missing", "has no attribute 'missing'"),
+    ("no_such_module:run", "no module named 'no_such_module'"),
+    ("byo_parts:not_async", "not an async function"),
+    ("byo_parts:AgentClass", "a class where an agent is expected"),
+    ("not a reference", "unknown agent"),
+])
+def test_a_bad_entry_exits_2_naming_file_and_field(tmp_path: Path, entry: str, words: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = scenario(tmp_path, entry=entry)
+    assert main(["scenarios", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "agent.entry" in err and words in err, err
+    assert "Traceback" not in err
