@@ -110,3 +110,44 @@ def test_a_bad_entry_exits_2_naming_file_and_field(tmp_path: Path, entry: str, w
     err = capsys.readouterr().err
     assert str(path) in err and "agent.entry" in err and words in err, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+def test_a_production_tool_asks_the_approver(tmp_path: Path, decision: str) -> None:
+    path = scenario(tmp_path)
+    text = path.read_text().replace("{tool: refund_order, input:", "{tool: refund_order_large, input:")
+    text = text.replace("  state:\n", "  state:\n    settings: {refund_approval_threshold: 10}\n", 1)
+    text += f"\nhuman:\n  decision: {decision}\n  latency_s: 5\n"
+    path.write_text(text)
+    (r,) = run(tmp_path, path, trials=1)
+    assert r.escalations >= 1
+    refunded = next(c for c in r.checks if "orders.A100.status" in c["check"])
+    if decision == "approve":
+        assert r.escalations == 1 and refunded["ok"] and r.goal_met
+    else:  # denied: the tool never ran, the agent read an error result each time it asked
+        assert not refunded["ok"] and not r.goal_met
+        assert r.tool_calls == 1  # the lookup; no denied refund ran or was counted
+        assert r.escalations > 1
+
+
+def test_its_spans_are_named_as_the_runtimes(tmp_path: Path) -> None:
+    path = scenario(tmp_path)
+    run_suite(SuiteOptions(paths=(str(path),), trials=1, out=tmp_path / "out", tracing=True,
+                           report_files=False, progress=False))
+    text = (tmp_path / "out" / "spans.jsonl").read_text()
+    for name in ("invoke_agent byo-refund", "chat claude-sonnet-4-6",
+                 "execute_tool lookup_order", "execute_tool refund_order"):
+        assert f'"{name}"' in text, name
+
+
+def test_recorded_once_it_replays_the_same(tmp_path: Path) -> None:
+    path = scenario(tmp_path)
+    common = {"paths": (str(path),), "trials": 2, "faults": "api-brownout",
+              "cassettes": tmp_path / "cassettes", "tracing": False, "report_files": False,
+              "progress": False}
+    recorded = run_suite(SuiteOptions(out=tmp_path / "a", record=True, **common)).results
+    replayed = run_suite(SuiteOptions(out=tmp_path / "b", transport="replay", **common)).results
+    assert any((tmp_path / "cassettes").iterdir())
+    strip = {"transport"}
+    assert ([r.model_dump(exclude=strip) for r in replayed]
+            == [r.model_dump(exclude=strip) for r in recorded])

@@ -26,6 +26,7 @@ from harness.core import RunLimits
 from harness.core._budget import ZERO, RunUsage, check_before_model_call, check_before_tool_call
 from harness.core._llm_types import ModelPrice, Usage, count_request_tokens
 from harness.errors import LimitExceeded
+from harness.external._spans import Spans, end_span
 from harness.llm._anthropic import DEFAULT_BASE_URL, OFFLINE_API_KEY, _timeout
 from harness.llm._canonical import canonical_from_body
 from harness.llm._simulated import _as_request
@@ -65,7 +66,7 @@ class Meter:
         self.exhausted: LimitExceeded | None = None
 
     def check_tool(self) -> None:
-        """Raise ``LimitExceeded`` if one more tool call would pass a limit; else count it."""
+        """Raise ``LimitExceeded`` if one more tool call would pass a limit."""
         if self.exhausted is not None:
             raise self.exhausted
         try:
@@ -74,6 +75,9 @@ class Meter:
         except LimitExceeded as err:
             self.exhausted = err
             raise
+
+    def count_tool(self) -> None:
+        """One tool call is about to run (approved, if it had to be)."""
         self.used = self.used.plus(RunUsage(tool_calls=1))
 
 
@@ -81,10 +85,11 @@ class MeteredTransport(httpx2.AsyncBaseTransport):
     """Counts, clamps or refuses each Messages call, then hands it to ``inner``."""
 
     def __init__(self, inner: httpx2.AsyncBaseTransport, meter: Meter,
-                 on_call: Callable[[], None] | None = None) -> None:
+                 on_call: Callable[[], None] | None = None, spans: Spans | None = None) -> None:
         self.inner = inner
         self.meter = meter
         self.on_call = on_call
+        self.spans = spans or Spans(None, "", "")
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         await request.aread()
@@ -121,12 +126,22 @@ class MeteredTransport(httpx2.AsyncBaseTransport):
         held = RunUsage(llm_calls=1, tokens_in=input_tokens, tokens_out=max_tokens,
                         cost_usd=price.worst_case_cost(input_tokens, max_tokens) if price else 0.0)
         m.reserved = m.reserved.plus(held)
+        span = self.spans.chat(model, max_tokens)
         try:
             response = await self.inner.handle_async_request(request)
             await response.aread()
+        except Exception as err:
+            end_span(span, error=type(err).__name__)
+            raise
         finally:
             m.reserved = m.reserved.minus(held)
         usage = _usage(response) if response.status_code == 200 else None
+        if response.status_code != 200:
+            end_span(span, error=f"http_{response.status_code}")
+        else:
+            end_span(span, attributes=None if usage is None else {
+                "gen_ai.usage.input_tokens": usage.total_input_tokens,
+                "gen_ai.usage.output_tokens": usage.output_tokens})
         spent = RunUsage(llm_calls=1)
         if usage is not None:
             spent = RunUsage(llm_calls=1, tokens_in=usage.total_input_tokens,

@@ -18,6 +18,7 @@ from typing import Any
 from harness.core import HumanRequest, RunTool
 from harness.errors import LimitExceeded
 from harness.external._meter import Meter
+from harness.external._spans import Spans, end_span
 from harness.protocols import Clock, Human, Tools
 from harness.scenario import ExecutedAction
 
@@ -40,7 +41,9 @@ class AgentTools:
 
     def __init__(self, tools: Tools, schemas: list[dict[str, Any]], *, meter: Meter,
                  human: Human, clock: Clock, run_id: str, task: str,
-                 on_call: Any = None, approval_timeout_s: float = 300.0) -> None:
+                 on_call: Any = None, approval_timeout_s: float = 300.0,
+                 spans: Spans | None = None) -> None:
+        self._spans = spans or Spans(None, "", "")
         self._tools = tools
         self._schemas = schemas
         self._meter = meter
@@ -79,6 +82,9 @@ class AgentTools:
         approved = False
         if info.affects_production:
             self.escalations += 1
+            self._spans.event("harness.escalation", {
+                "harness.escalation.rule": "production_action",
+                "harness.escalation.why": f"{name} affects production"})
             decision = await self._human.decide(HumanRequest(
                 rule="production_action", what_doing=f"the agent's own loop: {self._task}"[:300],
                 why=f"{name} affects production",
@@ -90,7 +96,14 @@ class AgentTools:
             elif decision.decision != "approve":
                 return _error(f"{name} was not approved ({decision.decision}): not run")
             approved = True
-        out, is_error, _ = await self._tools.run(effect, run_id=self._run_id, clock=self._clock)
+        try:  # checked again: the approver's time may have used the last of the wall time
+            self._meter.check_tool()
+        except LimitExceeded as err:
+            return _error(f"not run: {err}")
+        self._meter.count_tool()
+        span = self._spans.tool(name, effect.call_id, info.side_effecting)
+        out, is_error, kind = await self._tools.run(effect, run_id=self._run_id, clock=self._clock)
+        end_span(span, error=kind if is_error else None)
         if not is_error:
             self.actions.append((key, ExecutedAction(name, dict(effect.input), approved)))
         text = out if isinstance(out, str) else json.dumps(out, sort_keys=True, default=str)

@@ -23,6 +23,7 @@ from harness.core import RunLimits
 from harness.driver import Crash, VirtualClock
 from harness.errors import UsageError
 from harness.external._meter import Meter, MeteredTransport, agent_client
+from harness.external._spans import Spans
 from harness.external._tools import AgentTools
 from harness.faults import FaultSchedule, FaultyTools, schedule_for
 from harness.llm import make_client
@@ -69,6 +70,7 @@ async def run_entry_trial(spec: Any, env: Any, *, log_id: str,
                   parts.prices.price, clock)
     cassette = (cassette_path(spec, env.cassette_dir)
                 if env.transport == "replay" or env.record else None)
+    spans = Spans(env.tracer, s.name, spec.run_id)
     crash_points = set(schedule.crash_at)
     fired: list[int] = []
     llm_fired: list[Any] = []
@@ -98,11 +100,11 @@ async def run_entry_trial(spec: Any, env: Any, *, log_id: str,
         )
         key = getattr(getattr(inner, "_sdk_own", None), "api_key", None)
         base = getattr(getattr(inner, "_sdk_own", None), "base_url", None)
-        client = agent_client(MeteredTransport(inner.transport, meter, tick), api_key=key,
+        client = agent_client(MeteredTransport(inner.transport, meter, tick, spans), api_key=key,
                               base_url=str(base) if base is not None else None,
                               timeout_s=inner._default_timeout_s)
         agent_tools = AgentTools(tools, schemas, meter=meter, human=human, clock=clock,
-                                 run_id=spec.run_id, task=s.task, on_call=tick)
+                                 run_id=spec.run_id, task=s.task, on_call=tick, spans=spans)
         try:
             result = await parts.entry(s.task, client, agent_tools, model)
             answer = result if isinstance(result, str) else (
@@ -136,6 +138,8 @@ async def run_entry_trial(spec: Any, env: Any, *, log_id: str,
     exhausted = meter.exhausted
     outcome = ("budget_exhausted" if exhausted is not None
                else "crashed" if crashed else "done" if answer is not None else "failed")
+    spans.end(outcome, exhausted.limit if exhausted is not None else None,
+              error if crashed else None)
     checks = evaluate(s.goals, world.snapshot(), judged, answer or "")
     faults: list[dict[str, Any]] = []
     faults += [{"source": "tool", **f.model_dump()} for f in getattr(tools, "fired", [])]
