@@ -19,7 +19,9 @@ from ticket_desk import TicketDesk, sla_policy
 
 import harness
 
-SCENARIO = Path(__file__).parent.parent / "scenarios" / "triage-checkout-outage.yaml"
+SCENARIOS = Path(__file__).parent.parent / "scenarios"
+SCENARIO = SCENARIOS / "triage-checkout-outage.yaml"
+OWN_LOOP = SCENARIOS / "triage-checkout-outage-own-loop.yaml"
 
 STATE = {
     "team": ["ana", "dana"],
@@ -98,13 +100,26 @@ def test_scenarios_find_the_parts_this_package_registers() -> None:
 
 
 @pytest.mark.parametrize("faults", ["flaky-tools", "api-brownout", "crashy"])
-def test_the_triage_agent_holds_its_thresholds_under_faults(faults: str,
-                                                           tmp_path: Path) -> None:
+def test_both_agents_hold_their_thresholds_under_faults(faults: str, tmp_path: Path) -> None:
     result = harness.run_suite(harness.SuiteOptions(
-        paths=(str(SCENARIO),), faults=faults, out=tmp_path / "run", tracing=False,
+        paths=(str(SCENARIOS),), faults=faults, out=tmp_path / "run", tracing=False,
         progress=False, report_files=False))
+    assert {r.scenario for r in result.results} == {SCENARIO.stem, OWN_LOOP.stem}
     assert result.passed, [v.failures for v in result.verdicts]
     assert any(f for r in result.results for f in r.faults), "no fault was injected"
-    # whatever was injected, no trial paged on-call without a person's approval
+    # whatever was injected, no trial paged on-call without asking a person first
     assert all(r.escalations >= 1 for r in result.results
                if any(c["check"].startswith("required escalate") and c["ok"] for c in r.checks))
+
+
+def test_the_own_loop_agent_is_stopped_at_its_call_limit(tmp_path: Path) -> None:
+    # the agent's loop sees the SDK's own error at the limit; the harness reports why
+    text = OWN_LOOP.read_text().replace("    llm_calls: 30\n", "    llm_calls: 3\n")
+    assert "llm_calls: 3\n" in text
+    tight = tmp_path / OWN_LOOP.name
+    tight.write_text(text)
+    result = harness.run_suite(harness.SuiteOptions(
+        paths=(str(tight),), trials=4, out=tmp_path / "run", tracing=False, progress=False,
+        report_files=False))
+    assert [(r.outcome, r.exhausted_limit, r.llm_calls) for r in result.results] == [
+        ("budget_exhausted", "llm_calls", 3)] * 4
