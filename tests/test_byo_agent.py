@@ -151,3 +151,17 @@ def test_recorded_once_it_replays_the_same(tmp_path: Path) -> None:
     strip = {"transport"}
     assert ([r.model_dump(exclude=strip) for r in replayed]
             == [r.model_dump(exclude=strip) for r in recorded])
+
+
+def test_a_replay_miss_is_the_runs_error_not_the_agents(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the agent swallows the SDK's connection error; the run still stops with exit 2
+    path = scenario(tmp_path)
+    cassettes = str(tmp_path / "cassettes")
+    assert main(["run", str(path), "--record", "--cassettes", cassettes, "--trials", "1",
+                 "--out", str(tmp_path / "a"), "--no-trace"]) == 0
+    path.write_text(path.read_text().replace("arrived broken", "arrived cracked", 1))
+    assert main(["run", str(path), "--transport", "replay", "--cassettes", cassettes,
+                 "--trials", "1", "--out", str(tmp_path / "b"), "--no-trace"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "cassette" in err.lower(), err

@@ -25,9 +25,14 @@ import httpx2
 from harness.core import RunLimits
 from harness.core._budget import ZERO, RunUsage, check_before_model_call, check_before_tool_call
 from harness.core._llm_types import ModelPrice, Usage, count_request_tokens
-from harness.errors import LimitExceeded
+from harness.errors import LimitExceeded, UsageError
 from harness.external._spans import Spans, end_span
-from harness.llm._anthropic import DEFAULT_BASE_URL, OFFLINE_API_KEY, _timeout
+from harness.llm._anthropic import (
+    DEFAULT_BASE_URL,
+    OFFLINE_API_KEY,
+    AnthropicClient,
+    _timeout,
+)
 from harness.llm._canonical import canonical_from_body
 from harness.llm._simulated import _as_request
 from harness.llm._wire import error_body, is_messages_call, json_response, request_body
@@ -64,6 +69,8 @@ class Meter:
         self.used: RunUsage = ZERO
         self.reserved: RunUsage = ZERO
         self.exhausted: LimitExceeded | None = None
+        self.usage_error: UsageError | None = None
+        """A mistake in how the run was set up, seen under the agent (which may swallow it)."""
 
     def check_tool(self) -> None:
         """Raise ``LimitExceeded`` if one more tool call would pass a limit."""
@@ -132,6 +139,8 @@ class MeteredTransport(httpx2.AsyncBaseTransport):
             await response.aread()
         except Exception as err:
             end_span(span, error=type(err).__name__)
+            if isinstance(err, UsageError) and m.usage_error is None:
+                m.usage_error = err  # a replay miss, live calls off: the run's, not the agent's
             raise
         finally:
             m.reserved = m.reserved.minus(held)
@@ -157,7 +166,8 @@ class MeteredTransport(httpx2.AsyncBaseTransport):
         return response
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        """Nothing: the trial's ``AnthropicClient`` owns the transports under this one and
+        closes them once."""
 
 
 def _usage(response: httpx2.Response) -> Usage | None:
@@ -193,10 +203,13 @@ class AgentClient(anthropic.AsyncAnthropic):
         return err
 
 
-def agent_client(transport: httpx2.AsyncBaseTransport, *, api_key: str | None,
-                 base_url: str | None, timeout_s: float) -> AgentClient:
-    """The SDK client an agent gets: ``max_retries=0`` (retrying is the agent's own
-    business, and the SDK's back-off would sleep on the wall clock, not the trial's)."""
-    return AgentClient(api_key=api_key or OFFLINE_API_KEY, base_url=base_url or DEFAULT_BASE_URL,
-                       max_retries=0, timeout=_timeout(timeout_s),
+def agent_client(over: AnthropicClient, transport: httpx2.AsyncBaseTransport) -> AgentClient:
+    """The SDK client an agent gets, over ``transport`` with ``over``'s key, URL and timeout.
+
+    ``max_retries=0``: retrying is the agent's own business, and the SDK's back-off
+    would sleep on the wall clock, not the trial's."""
+    own = over._sdk_own  # the live transport's client; offline ones share a keyless one
+    return AgentClient(api_key=own.api_key if own is not None else OFFLINE_API_KEY,
+                       base_url=str(own.base_url) if own is not None else DEFAULT_BASE_URL,
+                       max_retries=0, timeout=_timeout(over._default_timeout_s),
                        http_client=httpx2.AsyncClient(transport=transport))

@@ -17,9 +17,8 @@ runtime's count log records), drawn from the first eight.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.core import RunLimits
 from harness.driver import Crash, VirtualClock
 from harness.errors import UsageError
 from harness.external._meter import Meter, MeteredTransport, agent_client
@@ -31,19 +30,23 @@ from harness.runner._result import TrialResult
 from harness.scenario import EntryAgentSpec, ExecutedAction, evaluate
 from harness.tools import ToolRegistry
 
+if TYPE_CHECKING:
+    from harness.runner._trial import TrialEnv, TrialProbe, TrialSpec
+
 #: Crash points for an entry agent fall among its first this many model and tool calls.
 CRASH_WINDOW = 8
 
 
-def entry_schedule(spec: Any) -> FaultSchedule:
+def entry_schedule(spec: TrialSpec) -> FaultSchedule:
     faults = spec.scenario.scenario.faults
     rates = faults.rates if spec.profile == faults.profile else {}
     return schedule_for(spec.profile, spec.seed, rates, injection_action=faults.injection_action,
                         crash_window=CRASH_WINDOW)
 
 
-async def run_entry_trial(spec: Any, env: Any, *, log_id: str,
-                          schedule: FaultSchedule | None, probe: Any) -> TrialResult:
+async def run_entry_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str,
+                          schedule: FaultSchedule | None, probe: TrialProbe | None
+                          ) -> TrialResult:
     """Run the agent function to its end (re-running it after each injected crash) and judge it."""
     from harness.runner._trial import cassette_path
 
@@ -66,8 +69,7 @@ async def run_entry_trial(spec: Any, env: Any, *, log_id: str,
                for t in registry.infos()]
     clock = VirtualClock()
     human = parts.make_human(s.human)
-    meter = Meter(agent.limits if isinstance(agent.limits, RunLimits) else RunLimits(),
-                  parts.prices.price, clock)
+    meter = Meter(agent.limits, parts.prices.price, clock)
     cassette = (cassette_path(spec, env.cassette_dir)
                 if env.transport == "replay" or env.record else None)
     spans = Spans(env.tracer, s.name, spec.run_id)
@@ -92,17 +94,14 @@ async def run_entry_trial(spec: Any, env: Any, *, log_id: str,
                 raise Crash(f"injected crash before call {seen}")
 
         inner = make_client(
-            env.transport, reference=s.reference, seed=spec.seed, clock=clock,
+            env.transport,  # type: ignore[arg-type]
+            reference=s.reference, seed=spec.seed, clock=clock,
             cassette=cassette if env.transport == "replay" else None,
             record_to=cassette if env.record and env.transport != "replay" else None,
             faults=schedule.llm if schedule.llm.faults else None,
             profiles=env.profile_table(spec.scenario),
         )
-        key = getattr(getattr(inner, "_sdk_own", None), "api_key", None)
-        base = getattr(getattr(inner, "_sdk_own", None), "base_url", None)
-        client = agent_client(MeteredTransport(inner.transport, meter, tick, spans), api_key=key,
-                              base_url=str(base) if base is not None else None,
-                              timeout_s=inner._default_timeout_s)
+        client = agent_client(inner, MeteredTransport(inner.transport, meter, tick, spans))
         agent_tools = AgentTools(tools, schemas, meter=meter, human=human, clock=clock,
                                  run_id=spec.run_id, task=s.task, on_call=tick, spans=spans)
         try:
@@ -129,6 +128,8 @@ async def run_entry_trial(spec: Any, env: Any, *, log_id: str,
                     unkeyed.append(act)
                 else:
                     actions.setdefault(k, act)  # a re-run's replay of the same call is one call
+        if meter.usage_error is not None:
+            raise meter.usage_error
         if done:
             break
 
