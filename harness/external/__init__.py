@@ -6,8 +6,9 @@ limits (``BudgetExhausted`` when one is reached), ``tools`` an ``AgentTools`` (s
 in the Messages API format, calls by name), ``model`` the model id to ask for.
 """
 
-from harness.external._meter import BudgetExhausted, Meter, MeteredTransport, agent_client
+from harness.external._meter import Meter, MeteredTransport
 from harness.external._tools import AgentTools, ToolResult
+from harness.llm._anthropic import BudgetExhausted, agent_client
 
 __all__ = ["AgentTools", "BudgetExhausted", "Meter", "MeteredTransport", "ToolResult",
            "agent_client"]

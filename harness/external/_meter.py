@@ -6,8 +6,8 @@ meter checks a call against the limits *before* it is sent (the same checks, and
 same worst-case rule, as the runtime's: ``harness.core._budget``), clamps the request's
 ``max_tokens`` to what the tokens and dollars left allow, and settles the reply's usage
 at the scenario's prices. A call that would pass a limit is never sent: the transport
-answers it with HTTP 402 ``billing_error``, which the SDK raises as ``BudgetExhausted``,
-a subclass of ``anthropic.APIStatusError``. That is the error a real account at its
+answers it with HTTP 402 ``billing_error``, which the SDK raises as ``BudgetExhausted``
+(defined beside the rest of our SDK code in ``harness.llm._anthropic``), a subclass of ``anthropic.APIStatusError``. That is the error a real account at its
 spend limit gives, so the agent's ordinary handling of a non-retryable API error runs
 (the SDK itself does not retry a 402), and code that wants to tell the two apart can
 catch ``harness.BudgetExhausted``. Once one limit is reached every later call is
@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import anthropic
 import httpx2
 
 from harness.core import RunLimits
@@ -27,32 +26,13 @@ from harness.core._budget import ZERO, RunUsage, check_before_model_call, check_
 from harness.core._llm_types import ModelPrice, Usage, count_request_tokens
 from harness.errors import LimitExceeded, UsageError
 from harness.external._spans import Spans, end_span
-from harness.llm._anthropic import (
-    DEFAULT_BASE_URL,
-    OFFLINE_API_KEY,
-    AnthropicClient,
-    _timeout,
-)
+from harness.llm._anthropic import BUDGET_HEADER
 from harness.llm._canonical import canonical_from_body
 from harness.llm._simulated import _as_request
 from harness.llm._wire import error_body, is_messages_call, json_response, request_body
 from harness.protocols import Clock
 
-BUDGET_HEADER = "x-harness-budget-exhausted"
 BUDGET_ERROR_CODE = "harness_budget_exhausted"
-
-
-class BudgetExhausted(anthropic.APIStatusError):
-    """A model call refused before it was sent: the trial reached one of its limits.
-
-    An ``anthropic.APIStatusError`` (HTTP 402, ``billing_error``), as from an account at
-    its spend limit; ``limit`` names the limit (``llm_calls``, ``tokens_in``, ...)."""
-
-    limit: str
-
-    def __init__(self, message: str, *, response: httpx2.Response, body: object | None) -> None:
-        super().__init__(message, response=response, body=body)
-        self.limit = response.headers.get(BUDGET_HEADER, "")
 
 
 class Meter:
@@ -190,26 +170,3 @@ def _refusal(err: LimitExceeded) -> httpx2.Response:
     message = f"budget exhausted: {err}; the call was not sent"
     return json_response(402, error_body("billing_error", message, error_code=BUDGET_ERROR_CODE),
                          {BUDGET_HEADER: err.limit, "request-id": "req_harness_budget"})
-
-
-class AgentClient(anthropic.AsyncAnthropic):
-    """An ``anthropic.AsyncAnthropic``; a refused call raises ``BudgetExhausted``."""
-
-    def _make_status_error_from_response(self, response: httpx2.Response
-                                         ) -> anthropic.APIStatusError:
-        err = super()._make_status_error_from_response(response)
-        if BUDGET_HEADER in response.headers:
-            return BudgetExhausted(err.message, response=response, body=err.body)
-        return err
-
-
-def agent_client(over: AnthropicClient, transport: httpx2.AsyncBaseTransport) -> AgentClient:
-    """The SDK client an agent gets, over ``transport`` with ``over``'s key, URL and timeout.
-
-    ``max_retries=0``: retrying is the agent's own business, and the SDK's back-off
-    would sleep on the wall clock, not the trial's."""
-    own = over._sdk_own  # the live transport's client; offline ones share a keyless one
-    return AgentClient(api_key=own.api_key if own is not None else OFFLINE_API_KEY,
-                       base_url=str(own.base_url) if own is not None else DEFAULT_BASE_URL,
-                       max_retries=0, timeout=_timeout(over._default_timeout_s),
-                       http_client=httpx2.AsyncClient(transport=transport))

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from harness.driver import Crash, VirtualClock
 from harness.errors import UsageError
-from harness.external._meter import Meter, MeteredTransport, agent_client
+from harness.external._meter import Meter, MeteredTransport
 from harness.external._spans import Spans
 from harness.external._tools import AgentTools
 from harness.faults import FaultSchedule, FaultyTools, schedule_for
 from harness.llm import make_client
+from harness.llm._anthropic import agent_client
 from harness.runner._result import TrialResult
 from harness.scenario import EntryAgentSpec, ExecutedAction, evaluate
 from harness.tools import ToolRegistry
