@@ -54,4 +54,4 @@ mutate: $(STAMP)
 	echo "make mutate took $$(( $$(date +%s) - start )) s"; exit $$status
 
 clean:
-	rm -rf $(VENV) build *.egg-info mutants
+	rm -rf $(VENV) build *.egg-info mutants examples/ticket-desk/src/*.egg-info
