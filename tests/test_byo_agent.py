@@ -3,21 +3,34 @@
 - the plain SDK loop in ``byo_parts`` reaches the goal on the simulated transport, which
   reads its conversation (no step prefixes) against the reference;
 - under ``flaky-tools`` and ``api-brownout`` it runs and is judged; under ``crashy`` a
-  trial cut off is re-run from its start and the world's refund still happens once;
+  trial cut off is re-run from its start, and does the same side effects as without
+  crashes (the re-run's repeats are replayed under the same idempotency keys);
 - each limit stops it at the limit: ``budget_exhausted`` with the limit named, usage
-  never past it, the refused call raised as ``BudgetExhausted`` (an APIStatusError);
+  never past it (also for random limits, profiles and seeds), the refused call raised
+  as ``BudgetExhausted`` (an APIStatusError);
+- production tools ask the approver; spans are named as the runtime's; a recorded run
+  replays the same; a replay miss stops the run (exit 2) though the agent swallows it;
 - a bad entry reference exits 2 naming the file and field.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.cli import main
 from harness.runner import SuiteOptions, run_suite
 from harness.runner._result import TrialResult
+from harness.runner._trial import TrialEnv, TrialProbe, make_spec, run_trial
+from harness.scenario import load_scenario
+from harness.store import MemoryRecorder
 
 ROOT = Path(__file__).parent.parent
 SUPPORT = (ROOT / "scenarios" / "support" / "refund-broken-mug.yaml").read_text()
@@ -73,6 +86,30 @@ def test_crashy_reruns_the_trial_from_its_start(tmp_path: Path) -> None:
         assert all(c["ok"] for c in refunds)
 
 
+def test_a_rerun_after_a_crash_does_no_side_effect_twice(tmp_path: Path) -> None:
+    """The same trial with and without crashes does the same side effects, once each: the
+    re-run's repeats carry the same idempotency keys and the world replays them."""
+    ls = load_scenario(scenario(tmp_path))
+    replayed = 0
+
+    def once(profile: str, seed: int) -> tuple[TrialResult, Any]:
+        probe = TrialProbe()
+        r = asyncio.run(run_trial(make_spec(ls, None, profile, 0, seed),
+                                  TrialEnv(MemoryRecorder()), probe=probe))
+        return r, probe.world
+
+    for seed in range(6):
+        crashed, world = once("crashy", seed)
+        calm, calm_world = once("none", seed)
+        assert any(f["source"] == "crash" for f in crashed.faults)
+        assert world.executions == calm_world.executions
+        assert world.snapshot() == calm_world.snapshot()
+        # (the answer may differ: a re-run reads the world as the lost attempt left it)
+        assert crashed.outcome == calm.outcome == "done"
+        replayed += sum(world.replays.values())
+    assert replayed  # some crash fell after a side effect, and the re-run's repeat was replayed
+
+
 LIMITS = [
     ("llm_calls", "{llm_calls: 2}", lambda r: r.llm_calls == 2),
     ("tool_calls", "{tool_calls: 2}", lambda r: r.tool_calls <= 2),
@@ -94,6 +131,25 @@ def test_every_limit_stops_the_agent_at_it(tmp_path: Path, limit: str, spec: str
         if limit in ("llm_calls", "tokens_in"):  # the refused call reached the agent as the
             # SDK's own error (tokens_out and cost_usd first clamp max_tokens: the reply is cut)
             assert r.answer.startswith("stopped: BudgetExhausted 402"), r.answer
+
+
+@settings(max_examples=12, deadline=None)
+@given(limits=st.fixed_dictionaries({}, optional={
+    "llm_calls": st.integers(0, 7), "tool_calls": st.integers(0, 5),
+    "tokens_in": st.integers(0, 8000), "tokens_out": st.integers(0, 500),
+    "cost_usd": st.floats(0, 0.03)}),
+    profile=st.sampled_from(["none", "api-brownout", "flaky-tools", "crashy"]),
+    seed=st.integers(0, 2**16))
+def test_no_limit_is_ever_passed(limits: dict[str, Any], profile: str, seed: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        ls = load_scenario(scenario(Path(d), limits=json.dumps(limits) if limits else ""))
+    r = asyncio.run(run_trial(make_spec(ls, None, profile, 0, seed), TrialEnv(MemoryRecorder())))
+    for name, limit in limits.items():
+        assert getattr(r, name) <= limit + 1e-12, (name, r)
+    if r.outcome == "budget_exhausted":
+        assert r.exhausted_limit in limits
+    else:
+        assert r.exhausted_limit is None
 
 
 @pytest.mark.parametrize(("entry", "words"), [

@@ -11,7 +11,9 @@ reads an error result, as it would from any tool.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +56,19 @@ class AgentTools:
         self._on_call = on_call
         self._timeout_s = approval_timeout_s
         self.calls = 0
+        self._seen: Counter[str] = Counter()
         self.escalations = 0
         self.actions: list[tuple[str | None, ExecutedAction]] = []
         """Calls that ran without error, with the idempotency key they ran under."""
+
+    def _key(self, name: str, tool_input: dict[str, Any]) -> str:
+        """The call's idempotency key: the n-th call with this very tool and input in this
+        attempt. A re-run after a crash makes the same calls and so sends the same keys,
+        whatever order they come in; two different calls never share one."""
+        digest = hashlib.sha256(json.dumps([name, tool_input], sort_keys=True, default=str)
+                                .encode()).hexdigest()[:16]
+        self._seen[digest] += 1
+        return f"{self._run_id}:{name}:{digest}:{self._seen[digest]}"
 
     def schemas(self) -> list[dict[str, Any]]:
         """The tools in the Messages API ``tools`` format (a fresh list: the caller's)."""
@@ -74,7 +86,7 @@ class AgentTools:
             return _error(f"not run: {err}")
         self.calls += 1
         info = self._tools.get(name).info()
-        key = f"{self._run_id}:tool-{self.calls}" if info.side_effecting else None
+        key = self._key(name, input) if info.side_effecting else None
         effect = RunTool(effect_id=f"tool-{self.calls}", agent="agent",
                          call_id=f"call_{self.calls}", tool=name, input=dict(input),
                          side_effecting=info.side_effecting,

@@ -10,8 +10,8 @@ into the same ``trials.jsonl`` line.
 A crash (``crashy``) cannot resume such an agent: its state is its own. A trial cut
 off by a crash is re-run from its start, against the same world (what the lost
 attempt did stays done), with idempotency keys that are the same for the same call
-in every attempt, so a side effect repeated by the re-run is replayed by the world,
-not done twice. Here a crash point counts the agent's model and tool calls (the
+in every attempt (the n-th call with that tool and input), so a side effect repeated
+by the re-run is replayed by the world, not done twice. Here a crash point counts the agent's model and tool calls (the
 runtime's count log records), drawn from the first eight.
 """
 
