@@ -221,3 +221,26 @@ def test_a_replay_miss_is_the_runs_error_not_the_agents(
                  "--trials", "1", "--out", str(tmp_path / "b"), "--no-trace"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "cassette" in err.lower(), err
+
+
+def test_a_registered_agent_name_runs_in_spawned_workers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import _plugins
+    from harness.runner import _workers
+
+    site = tmp_path / "site"
+    info = site / "byo_agents-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: byo-agents\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[harness.agents]\nsdk-loop = byo_parts:run\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # byo_parts, for spawned workers
+    _plugins.clear_caches()
+    monkeypatch.setattr(_workers, "_forkable", lambda: False)  # spawn: a fresh interpreter
+    try:
+        result = run_suite(SuiteOptions(paths=(str(scenario(tmp_path, entry="sdk-loop")),),
+                                        trials=2, workers=2, out=tmp_path / "out",
+                                        tracing=False, progress=False, report_files=False))
+    finally:
+        _plugins.clear_caches()
+    assert len(result.results) == 2 and all(r.goal_met for r in result.results)
