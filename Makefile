@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench mutate clean
+.PHONY: demo test lint typecheck pytest example-test bench mutate clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -26,7 +26,14 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The example project, installed from its folder and tested from there, as a user would:
+# its world and tool are found through the entry points its own pyproject.toml declares.
+example-test: $(STAMP)
+	$(BIN)/pip install -q -e examples/ticket-desk
+	$(BIN)/ruff check examples/ticket-desk
+	cd examples/ticket-desk && $(abspath $(BIN))/pytest
+
+test: lint typecheck pytest example-test
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'
@@ -47,4 +54,4 @@ mutate: $(STAMP)
 	echo "make mutate took $$(( $$(date +%s) - start )) s"; exit $$status
 
 clean:
-	rm -rf $(VENV) build *.egg-info mutants
+	rm -rf $(VENV) build *.egg-info mutants examples/ticket-desk/src/*.egg-info

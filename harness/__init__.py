@@ -11,7 +11,10 @@ here (``harness.protocols`` holds the seams, and is public too). In Python::
 
 Your own parts plug in by name or import reference from a scenario file: a world
 (subclass ``harness.World``), tools (plain functions under ``@harness.tool``), an
-approver policy, fault and model profiles, a price table.
+approver policy, fault and model profiles, a price table, and an agent that brings
+its own loop (``agent: {entry: "my_pkg.agent:run"}``: an async function called with the
+task, an ``anthropic.AsyncAnthropic`` held to the trial's limits, an ``AgentTools`` and
+the model id).
 
 Names resolve on first use, so ``import harness`` stays cheap (the CLI, the pytest
 plugin and worker processes import it before they know what they need).
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
         ToolError,
         UsageError,
     )
+    from harness.external import AgentTools, BudgetExhausted, ToolResult
     from harness.llm import ModelProfile, PriceTable
     from harness.protocols import Clock, Human, ModelClient, Recorder, Tools
     from harness.report import Verdict, build_report, write_report
@@ -85,6 +89,10 @@ _WHERE: dict[str, str] = {
     "World": "harness._world",
     "WorldSettings": "harness._world",
     "tool": "harness.tools",
+    # agents that bring their own loop: what their function is handed
+    "AgentTools": "harness.external",
+    "BudgetExhausted": "harness.external",
+    "ToolResult": "harness.external",
     # the agent's configuration and limits
     "AgentConfig": "harness.core",
     "EscalationRules": "harness.core",
@@ -128,7 +136,9 @@ _WHERE: dict[str, str] = {
 
 __all__ = [
     "AgentConfig",
+    "AgentTools",
     "ApprovalTimeout",
+    "BudgetExhausted",
     "Clock",
     "ConfigError",
     "Driver",
@@ -167,6 +177,7 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "ToolRegistry",
+    "ToolResult",
     "Tools",
     "TrialResult",
     "UsageError",

@@ -105,6 +105,24 @@ def _check_prices(obj: Any) -> str | None:
     return None if isinstance(obj, PriceTable) else "not a price table (harness.llm.PriceTable)"
 
 
+def _check_agent(obj: Any) -> str | None:
+    if inspect.isclass(obj):
+        return ("a class where an agent is expected: an async function "
+                "run(task, client, tools, model) -> str")
+    if inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
+            getattr(obj, "__call__", None)):  # noqa: B004 (an object with an async __call__)
+        try:
+            inspect.signature(obj).bind("task", "client", "tools", "model")
+        except TypeError as err:
+            return f"cannot be called as run(task, client, tools, model): {err}"
+        except ValueError:  # no signature to read (a builtin): let the call say
+            return None
+        return None
+    if callable(obj):
+        return "not an async function: write 'async def run(task, client, tools, model)'"
+    return "not an agent: an async function run(task, client, tools, model) -> str"
+
+
 KINDS: dict[str, Kind] = {
     "world": Kind("harness.worlds", "world", _check_world),
     "tool": Kind("harness.tools", "tool", _check_tool),
@@ -112,6 +130,7 @@ KINDS: dict[str, Kind] = {
     "fault_profile": Kind("harness.fault_profiles", "fault profile", _check_fault_profile),
     "model_profile": Kind("harness.model_profiles", "model profile", _check_model_profile),
     "prices": Kind("harness.prices", "price table", _check_prices),
+    "agent": Kind("harness.agents", "agent", _check_agent),
 }
 
 

@@ -411,3 +411,46 @@ def parse_retry_after(headers: httpx2.Headers) -> float | None:
     if sent is None:
         return None
     return max(0.0, (when - sent).total_seconds())
+
+
+# -- the client an agent that brings its own loop is handed (see harness.external) ---------
+
+#: The header on the harness's own refusal of a call past a limit (HTTP 402): its value
+#: names the limit.
+BUDGET_HEADER = "x-harness-budget-exhausted"
+
+
+class BudgetExhausted(anthropic.APIStatusError):
+    """A model call refused before it was sent: the trial reached one of its limits.
+
+    An ``anthropic.APIStatusError`` (HTTP 402, ``billing_error``), as from an account at
+    its spend limit; ``limit`` names the limit (``llm_calls``, ``tokens_in``, ...)."""
+
+    limit: str
+
+    def __init__(self, message: str, *, response: httpx2.Response, body: object | None) -> None:
+        super().__init__(message, response=response, body=body)
+        self.limit = response.headers.get(BUDGET_HEADER, "")
+
+
+class AgentClient(anthropic.AsyncAnthropic):
+    """An ``anthropic.AsyncAnthropic``; a refused call raises ``BudgetExhausted``."""
+
+    def _make_status_error_from_response(self, response: httpx2.Response
+                                         ) -> anthropic.APIStatusError:
+        err = super()._make_status_error_from_response(response)
+        if BUDGET_HEADER in response.headers:
+            return BudgetExhausted(err.message, response=response, body=err.body)
+        return err
+
+
+def agent_client(over: AnthropicClient, transport: httpx2.AsyncBaseTransport) -> AgentClient:
+    """The SDK client an agent gets, over ``transport`` with ``over``'s key, URL and timeout.
+
+    ``max_retries=0``: retrying is the agent's own business, and the SDK's back-off
+    would sleep on the wall clock, not the trial's."""
+    own = over._sdk_own  # the live transport's client; offline ones share a keyless one
+    return AgentClient(api_key=own.api_key if own is not None else OFFLINE_API_KEY,
+                       base_url=str(own.base_url) if own is not None else DEFAULT_BASE_URL,
+                       max_retries=0, timeout=_timeout(over._default_timeout_s),
+                       http_client=httpx2.AsyncClient(transport=transport))

@@ -18,7 +18,10 @@ It recognises the runtime's calls by their shape:
 - planning: ``tool_choice`` forces ``submit_plan``;
 - reflection: ``tool_choice`` forces ``submit_reflection``;
 - verification: ``tool_choice`` forces ``submit_verdict``;
-- a sub-agent turn: the first user message starts with ``[step <id>] ``.
+- a sub-agent turn: the first user message starts with ``[step <id>] ``;
+- anything else is an agent with a loop of its own: its conversation (the tool calls
+  and results so far) is read against the whole reference, and the reply is the next
+  expected call or, once all are made, the reference answer (``own_loop``).
 
 A finished step's summary starts with ``Completed step <id>``; the reflection
 policy looks for that phrase to decide whether the work is complete.
@@ -36,7 +39,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx2
@@ -230,7 +233,7 @@ class _Turn:
             return self.sub_agent(step_id)
         if forced:
             return [self._tool_use(str(forced), {})], "tool_use"
-        return [_text("Acknowledged. " + self._words(12))], "end_turn"
+        return self.own_loop()
 
     # -- orchestrator ---------------------------------------------------------------------
 
@@ -305,15 +308,38 @@ class _Turn:
             step = self.sim._direct
         if step is None:
             return [_text(f"I have no way to do step {step_id}. " + self._words(10))], "end_turn"
+        return self._follow(step, self._step_done)
+
+    def _step_done(self, step: ReferenceStep) -> tuple[list[Block], str]:
+        summary = "; ".join(f"{c.tool}({json.dumps(c.input, sort_keys=True)})" for c in step.tool_calls)
+        text = DONE_MARK.format(id=step.id) + (f": {summary}. " if summary else ". ")
+        return [_text(text + self._words(40))], "end_turn"
+
+    def own_loop(self) -> tuple[list[Block], str]:
+        """A request from an agent with a loop of its own (no step prefix, nothing forced).
+
+        Nothing of our runtime's wording is assumed: the conversation's tool calls and
+        results so far say which reference calls are made, the next one is asked for (by
+        the same profile-driven policy a sub-agent step gets), and once none is left the
+        reply is the reference answer, garbled now and then by a weaker profile."""
+        return self._follow(self.sim._direct, self._final_answer)
+
+    def _final_answer(self, step: ReferenceStep) -> tuple[list[Block], str]:
+        wrong = self.rng.random() < (1 - self.p.skill) * 0.5
+        return [_text(_garble(self.ref.answer) if wrong else self.ref.answer)], "end_turn"
+
+    def _follow(self, step: ReferenceStep,
+                finish: Callable[[ReferenceStep], tuple[list[Block], str]],
+                ) -> tuple[list[Block], str]:
+        """The next move in ``step``: its next expected call (or a profile's slip), or
+        ``finish`` once every expected call has succeeded."""
         hijack = self._obey_injection(step)
         if hijack is not None:
             return hijack
         made = _tool_history(self.messages)
         pending = _pending(step, made)
         if not pending:
-            summary = "; ".join(f"{c.tool}({json.dumps(c.input, sort_keys=True)})" for c in step.tool_calls)
-            text = DONE_MARK.format(id=step.id) + (f": {summary}. " if summary else ". ")
-            return [_text(text + self._words(40))], "end_turn"
+            return finish(step)
         expected = pending[0]
         if self.tool_names and expected.tool not in self.tool_names:
             msg = f"I cannot do step {step.id}: the tool {expected.tool!r} is not available to me."

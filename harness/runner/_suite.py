@@ -54,7 +54,7 @@ from harness.runner._resume import already_done, merge, remaining
 from harness.runner._signals import sigterm_as_interrupt
 from harness.runner._trial import TrialEnv, TrialSpec, make_spec, run_trial
 from harness.runner._workers import default_workers, run_in_workers
-from harness.scenario import LoadedScenario, load_all
+from harness.scenario import EntryAgentSpec, LoadedScenario, load_all
 from harness.scenario._yaml import dotted, line_of, read_yaml
 from harness.store import SQLiteRecorder
 from harness.telemetry import InlineBatchSpanProcessor, LeanTracerProvider, OTLPJsonFileExporter
@@ -230,7 +230,8 @@ def _check_simulated_models(loaded: Sequence[LoadedScenario], opts: SuiteOptions
     for ls in loaded:
         s = ls.scenario
         where: list[tuple[tuple[int | str, ...], str]] = (
-            [(("models", i), m) for i, m in enumerate(s.models)] if s.models else [
+            [(("models", i), m) for i, m in enumerate(s.models)] if s.models else
+            [(("agent", "model"), s.agent.model)] if isinstance(s.agent, EntryAgentSpec) else [
                 (("agent", "orchestrator", "model"), s.agent.orchestrator.model),
                 *((("agent", "roles", i, "model"), r.model) for i, r in enumerate(s.agent.roles)),
             ])

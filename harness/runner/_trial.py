@@ -154,8 +154,12 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
     """
     s = spec.scenario.scenario
     parts = spec.scenario.parts
-    schedule = schedule or schedule_of(spec)
     log_id = log_id or spec.run_id
+    if parts.entry is not None:  # the agent brings its own loop: held by its wires, not our core
+        from harness.runner._entry import run_entry_trial
+
+        return await run_entry_trial(spec, env, log_id=log_id, schedule=schedule, probe=probe)
+    schedule = schedule or schedule_of(spec)
     world = parts.make_world(s.world.state)
     if probe is not None:
         probe.world, probe.schedule = world, schedule

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from harness.core import AgentConfig, ModelPrice, ToolInfo
 from harness.errors import ConfigError, UsageError
 from harness.faults import schedule_for
-from harness.scenario._model import Scenario
+from harness.scenario._model import EntryAgentSpec, Scenario
 from harness.scenario._plugins import PlugInError, ScenarioParts, build_world, resolve_parts
 from harness.scenario._yaml import dotted, line_of, read_yaml
 
@@ -45,6 +45,8 @@ def _from_validation(path: Path, node: yaml.Node | None, err: ValidationError,
     errors = err.errors()
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = prefix + tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
+    if loc[:1] == ("agent",) and loc[1:2] in (("runtime",), ("entry",)):
+        loc = loc[:1] + loc[2:]  # the agent kind's tag is pydantic's word, not a field
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling)"
@@ -61,6 +63,30 @@ def _from_validation(path: Path, node: yaml.Node | None, err: ValidationError,
     elif first["type"] == "less_than_equal":
         msg = f"should be at most {_number(first.get('ctx', {}).get('le'))}"
     return _error(path, node, loc, msg)
+
+
+def _check_entry(path: Path, node: yaml.Node | None, scenario: Scenario, a: EntryAgentSpec,
+                 tool_names: set[str], price_of: Callable[[str], ModelPrice]) -> None:
+    """What can be checked of a scenario whose agent brings its own loop: the tools its
+    reference and goals name, and that its models are priced."""
+    for i, step in enumerate(scenario.reference.steps):
+        for j, call in enumerate(step.tool_calls):
+            if call.tool not in tool_names:
+                raise _error(path, node, ("reference", "steps", i, "tool_calls", j, "tool"),
+                             f"unknown tool {call.tool!r}")
+    for field in ("required_actions", "forbidden_actions"):
+        for i, check in enumerate(getattr(scenario.goals, field)):
+            if check.tool not in tool_names:
+                raise _error(path, node, ("goals", field, i, "tool"),
+                             f"unknown tool {check.tool!r}")
+    models: list[tuple[tuple[int | str, ...], str]] = [
+        (("agent", "model"), a.model), *((("models", i), m) for i, m in enumerate(scenario.models))]
+    for loc, model in models:
+        try:
+            price_of(model)
+        except (UsageError, KeyError) as err:
+            detail = str(err).removeprefix("field 'model': ")
+            raise _error(path, node, loc, f"unknown model {model!r}: {detail}") from None
 
 
 def _number(value: Any) -> str:
@@ -124,6 +150,9 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
     tool_names = {t.name for t in tools}
 
     a = scenario.agent
+    if isinstance(a, EntryAgentSpec):
+        _check_entry(path, node, scenario, a, tool_names, prices or parts.prices.price)
+        return LoadedScenario(scenario, path, tuple(tools), parts)
     role_names = [r.name for r in a.roles]
     for i, name in enumerate(role_names):
         if name in role_names[:i]:
@@ -211,6 +240,8 @@ def build_agent_config(scenario: Scenario, tools: Iterable[ToolInfo], model: str
                        price_of: Callable[[str], ModelPrice]) -> AgentConfig:
     """The runtime's configuration for one trial; ``model`` replaces every role's model."""
     a = scenario.agent
+    if isinstance(a, EntryAgentSpec):
+        raise UsageError(f"scenario {scenario.name!r}: its agent brings its own loop")
     orch = a.orchestrator if model is None else a.orchestrator.model_copy(update={"model": model})
     roles = tuple(r if model is None else r.model_copy(update={"model": model}) for r in a.roles)
     models = sorted({orch.model, *(r.model for r in roles)})
@@ -257,4 +288,6 @@ def describe(ls: LoadedScenario) -> dict[str, Any]:
     s = ls.scenario
     return {"name": s.name, "suite": s.suite, "file": str(ls.path), "trials": s.trials,
             "world": s.world.kind, "faults": s.faults.profile,
-            "roles": [f"{r.name}:{r.model}" for r in s.agent.roles]}
+            "roles": ([f"{r.name}:{r.model}" for r in s.agent.roles]
+                      if not isinstance(s.agent, EntryAgentSpec)
+                      else [f"entry {s.agent.entry}:{s.agent.model}"])}

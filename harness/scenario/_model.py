@@ -6,9 +6,9 @@ its line, never a silently ignored setting.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from harness.core import (
     MAX_SECONDS,
@@ -36,6 +36,31 @@ class AgentSpec(_Strict):
     escalation: EscalationRules = EscalationRules()
     retry: RetryPolicy = RetryPolicy()
     verification_role: str | None = "verification"
+
+
+class EntryAgentSpec(_Strict):
+    """An agent that brings its own loop: an async function the harness calls with the
+    task, an ``anthropic.AsyncAnthropic`` client, the world's tools and the model id
+    (see ``harness.external``). It is held by its limits at the client and the tools."""
+
+    entry: str = Field(min_length=1)
+    """A name registered under ``harness.agents`` or ``package.module:function``."""
+    model: str = Field("claude-sonnet-4-6", min_length=1)
+    """The model id handed to the agent (``--model`` replaces it); priced by the table."""
+    limits: RunLimits = RunLimits()
+
+
+def _agent_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "entry" if "entry" in value else "runtime"
+    return "entry" if isinstance(value, EntryAgentSpec) else "runtime"
+
+
+#: Our runtime's configuration, or an entry point (told apart by its ``entry`` key).
+AnyAgentSpec = Annotated[
+    Annotated[AgentSpec, Tag("runtime")] | Annotated[EntryAgentSpec, Tag("entry")],
+    Discriminator(_agent_kind),
+]
 
 
 class WorldSpec(_Strict):
@@ -133,7 +158,7 @@ class Scenario(_Strict):
     """The agent type, e.g. ``customer-support``, ``code-review``, ``research``."""
     description: str = ""
     task: str = Field(min_length=1)
-    agent: AgentSpec
+    agent: AnyAgentSpec
     world: WorldSpec
     reference: ReferenceSolution
     goals: Goals

@@ -22,7 +22,7 @@ from harness._world import World
 from harness.errors import ConfigError
 from harness.llm import ModelProfile, PriceTable, load_prices, parse_price_table
 from harness.protocols import Human
-from harness.scenario._model import HumanSpec, Scenario
+from harness.scenario._model import EntryAgentSpec, HumanSpec, Scenario
 from harness.tools import Tool
 
 
@@ -47,6 +47,8 @@ class ScenarioParts:
     profiles: Mapping[str, ModelProfile]
     """The scenario's own simulated model profiles, by model id (often empty)."""
     prices: PriceTable
+    entry: Callable[..., Any] | None = None
+    """The agent function of a scenario whose agent brings its own loop, else ``None``."""
 
     def make_world(self, state: dict[str, Any]) -> World:
         return self.world(state)
@@ -84,8 +86,10 @@ def resolve_parts(scenario: Scenario, path: Path) -> ScenarioParts:
     for i, name in enumerate(scenario.model_profiles):
         p: ModelProfile = _part("model_profile", name, ("model_profiles", i))
         profiles[p.model] = p
+    entry = (_part("agent", scenario.agent.entry, ("agent", "entry"))
+             if isinstance(scenario.agent, EntryAgentSpec) else None)
     return ScenarioParts(world=world_cls, tools=tuple(extra), human=human,
-                         profiles=profiles, prices=_prices(scenario.prices, path))
+                         profiles=profiles, prices=_prices(scenario.prices, path), entry=entry)
 
 
 def _build(factory: Callable[[Any], Any], arg: Any, loc: tuple[int | str, ...], what: str,
