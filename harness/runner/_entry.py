@@ -24,12 +24,12 @@ from harness.errors import UsageError
 from harness.external._meter import Meter, MeteredTransport
 from harness.external._spans import Spans
 from harness.external._tools import AgentTools
-from harness.faults import FaultSchedule, FaultyTools, schedule_for
+from harness.faults import FaultSchedule, schedule_for
 from harness.llm import make_client
 from harness.llm._anthropic import agent_client
 from harness.runner._result import TrialResult
+from harness.runner._trial import trial_world
 from harness.scenario import EntryAgentSpec, ExecutedAction, evaluate
-from harness.tools import ToolRegistry
 
 if TYPE_CHECKING:
     from harness.runner._trial import TrialEnv, TrialProbe, TrialSpec
@@ -57,15 +57,7 @@ async def run_entry_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str,
     assert isinstance(agent, EntryAgentSpec) and parts.entry is not None
     schedule = schedule or entry_schedule(spec)
     model = spec.model or agent.model
-    world = parts.make_world(s.world.state)
-    if probe is not None:
-        probe.world, probe.schedule = world, schedule
-    registry = ToolRegistry(world.tools())
-    for extra in parts.tools:
-        registry.add(extra)
-    tools: Any = registry
-    if schedule.tools.faults:
-        tools = FaultyTools(registry, schedule.tools, spec.seed)
+    world, registry, tools = trial_world(spec, schedule, probe)
     schemas = [{"name": t.name, "description": t.description, "input_schema": t.input_schema}
                for t in registry.infos()]
     clock = VirtualClock()

@@ -79,6 +79,22 @@ def cassette_path(spec: TrialSpec, folder: Path | None = None) -> Path:
     return base / f"{spec.run_id.replace('/', '__')}.json"
 
 
+def trial_world(spec: TrialSpec, schedule: FaultSchedule, probe: TrialProbe | None
+                ) -> tuple[Any, ToolRegistry, Any]:
+    """A trial's fresh world, its tools (the world's and the scenario's own), and those
+    tools as the agent reaches them: through the schedule's tool faults, if any."""
+    world = spec.scenario.parts.make_world(spec.scenario.scenario.world.state)
+    if probe is not None:
+        probe.world, probe.schedule = world, schedule
+    registry = ToolRegistry(world.tools())
+    for extra in spec.scenario.parts.tools:
+        registry.add(extra)
+    tools: Any = registry
+    if schedule.tools.faults:
+        tools = FaultyTools(registry, schedule.tools, spec.seed)
+    return world, registry, tools
+
+
 def schedule_of(spec: TrialSpec) -> FaultSchedule:
     faults = spec.scenario.scenario.faults
     rates = faults.rates if spec.profile == faults.profile else {}
@@ -160,15 +176,7 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
 
         return await run_entry_trial(spec, env, log_id=log_id, schedule=schedule, probe=probe)
     schedule = schedule or schedule_of(spec)
-    world = parts.make_world(s.world.state)
-    if probe is not None:
-        probe.world, probe.schedule = world, schedule
-    registry = ToolRegistry(world.tools())
-    for extra in parts.tools:
-        registry.add(extra)
-    tools: Any = registry
-    if schedule.tools.faults:
-        tools = FaultyTools(registry, schedule.tools, spec.seed)
+    world, _, tools = trial_world(spec, schedule, probe)
     clock = VirtualClock()
     cassette = (cassette_path(spec, env.cassette_dir)
                 if env.transport == "replay" or env.record else None)

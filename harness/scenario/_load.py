@@ -65,6 +65,18 @@ def _from_validation(path: Path, node: yaml.Node | None, err: ValidationError,
     return _error(path, node, loc, msg)
 
 
+def _check_priced(path: Path, node: yaml.Node | None,
+                  models: list[tuple[tuple[int | str, ...], str]],
+                  price_of: Callable[[str], ModelPrice]) -> None:
+    """Every model a scenario names has a price: a run never costs an unknown amount."""
+    for loc, model in models:
+        try:
+            price_of(model)
+        except (UsageError, KeyError) as err:
+            detail = str(err).removeprefix("field 'model': ")
+            raise _error(path, node, loc, f"unknown model {model!r}: {detail}") from None
+
+
 def _check_entry(path: Path, node: yaml.Node | None, scenario: Scenario, a: EntryAgentSpec,
                  tool_names: set[str], price_of: Callable[[str], ModelPrice]) -> None:
     """What can be checked of a scenario whose agent brings its own loop: the tools its
@@ -81,12 +93,7 @@ def _check_entry(path: Path, node: yaml.Node | None, scenario: Scenario, a: Entr
                              f"unknown tool {check.tool!r}")
     models: list[tuple[tuple[int | str, ...], str]] = [
         (("agent", "model"), a.model), *((("models", i), m) for i, m in enumerate(scenario.models))]
-    for loc, model in models:
-        try:
-            price_of(model)
-        except (UsageError, KeyError) as err:
-            detail = str(err).removeprefix("field 'model': ")
-            raise _error(path, node, loc, f"unknown model {model!r}: {detail}") from None
+    _check_priced(path, node, models, price_of)
 
 
 def _number(value: Any) -> str:
@@ -194,12 +201,7 @@ def load_scenario(path: str | Path, *, prices: Callable[[str], ModelPrice] | Non
         *((("agent", "roles", i, "model"), r.model) for i, r in enumerate(a.roles)),
         *((("models", i), m) for i, m in enumerate(scenario.models)),
     ]
-    for loc, model in models:
-        try:
-            price_of(model)
-        except (UsageError, KeyError) as err:
-            detail = str(err).removeprefix("field 'model': ")
-            raise _error(path, node, loc, f"unknown model {model!r}: {detail}") from None
+    _check_priced(path, node, models, price_of)
     try:
         build_agent_config(scenario, tools, None, price_of)
     except ValidationError as err:
