@@ -220,3 +220,19 @@ def test_the_lock_file_is_left_unlocked_after_a_run(tmp_path: Path) -> None:
     lock.acquire()  # would raise if the run had kept it
     lock.release()
     assert "pid" in (out / ".lock").read_text() or os.name != "posix"
+
+
+def test_resume_after_a_scenarios_own_price_file_changed_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prices = json.loads((ROOT / "harness/data/prices.json").read_text())
+    table = tmp_path / "prices.json"
+    table.write_text(json.dumps(prices))
+    scenario = tmp_path / "mug.yaml"
+    scenario.write_text(MUG.read_text() + "prices: prices.json\n")
+    out = tmp_path / "run"
+    assert run(scenario, "--trials", 1, "--out", out) in (0, 1)
+    for entry in prices["models"].values():
+        entry["output"] *= 2
+    table.write_text(json.dumps(prices))  # the scenario file itself is unchanged
+    assert run(scenario, "--trials", 1, "--out", out, "--resume") == 2
+    assert "the price table of scenario refund-broken-mug changed" in capsys.readouterr().err

@@ -52,12 +52,20 @@ def price_table_hash() -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def _table_hash(ls: LoadedScenario) -> str:
+    """The content of the price table a scenario runs on (its own ``prices:``, or the
+    default), so a price file edited beside the scenario is a changed input too."""
+    raw = ls.parts.prices.model_dump_json().encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def run_identity(options: dict[str, Any], loaded: Sequence[LoadedScenario]) -> dict[str, Any]:
     """What ``run.json`` holds: the options and the content of every input."""
     return {
         "format": RUN_FORMAT,
         "options": options,
-        "scenarios": {ls.scenario.name: {"sha256": sha256_file(ls.path), "file": str(ls.path)}
+        "scenarios": {ls.scenario.name: {"sha256": sha256_file(ls.path), "file": str(ls.path),
+                                         "prices": _table_hash(ls)}
                       for ls in sorted(loaded, key=lambda ls: ls.scenario.name)},
         "prices": price_table_hash(),
     }
@@ -82,6 +90,8 @@ def identity_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         elif o_sc[name].get("sha256") != n_sc[name]["sha256"]:
             changes.append(f"scenario {name} changed since the run started "
                            f"({n_sc[name]['file']})")
+        elif o_sc[name].get("prices") != n_sc[name]["prices"]:
+            changes.append(f"the price table of scenario {name} changed since the run started")
     if old.get("prices") != new["prices"]:
         changes.append("the price table changed since the run started")
     return changes
