@@ -84,6 +84,8 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            # mkstemp makes the file private (0600); results are for whoever reads the folder
+            os.fchmod(fh.fileno(), 0o644)
             fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())

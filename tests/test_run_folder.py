@@ -236,3 +236,11 @@ def test_resume_after_a_scenarios_own_price_file_changed_is_refused(
     table.write_text(json.dumps(prices))  # the scenario file itself is unchanged
     assert run(scenario, "--trials", 1, "--out", out, "--resume") == 2
     assert "the price table of scenario refund-broken-mug changed" in capsys.readouterr().err
+
+
+def test_result_files_are_readable_by_others(tmp_path: Path) -> None:
+    """A CI job's web server or another user reads the reports: no file is left private."""
+    out = tmp_path / "run"
+    assert run(MUG, "--trials", 1, "--out", out) in (0, 1)
+    for name in ("run.json", "trials.jsonl", "summary.json", "report.html", "junit.xml"):
+        assert (out / name).stat().st_mode & 0o044 == 0o044, name
