@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +249,48 @@ def test_a_registered_agent_name_runs_in_spawned_workers(
     finally:
         _plugins.clear_caches()
     assert len(result.results) == 2 and all(r.goal_met for r in result.results)
+
+
+KILL_TRIALS = 120
+
+
+@pytest.mark.slow
+def test_a_killed_run_of_an_own_loop_agent_resumes_with_nothing_lost_or_doubled(
+        tmp_path: Path) -> None:
+    """SIGKILL of a real `harness run --workers 2` mid-suite, then `--resume`: every trial
+    has exactly one line, and each equals the uninterrupted run's, field for field (a
+    trial cut off is run again from its start against a fresh world)."""
+    path = scenario(tmp_path)
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    args = [str(path), "--trials", str(KILL_TRIALS), "--no-trace"]
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", *args, "--workers", "2",
+                             "--out", str(killed)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    trials = killed / "trials.jsonl"
+
+    def lines() -> int:
+        return trials.read_bytes().count(b"\n") if trials.exists() else 0
+
+    deadline = time.monotonic() + 120
+    try:
+        while lines() < 10:
+            assert proc.poll() is None, "harness run ended before it could be killed"
+            assert time.monotonic() < deadline, "no trial finished within two minutes"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert 10 <= lines() < KILL_TRIALS, "the kill came too late to test anything"
+    assert main(["run", *args, "--workers", "2", "--out", str(killed), "--resume"]) in (0, 1)
+    whole = tmp_path / "whole"
+    assert main(["run", *args, "--workers", "1", "--out", str(whole)]) in (0, 1)
+
+    def judged(out: Path) -> list[dict[str, Any]]:
+        return [json.loads(ln) for ln in (out / "trials.jsonl").read_text().splitlines()]
+
+    resumed, uninterrupted = judged(killed), judged(whole)
+    assert [r["trial"] for r in resumed] == list(range(KILL_TRIALS))  # none lost, none twice
+    assert resumed == uninterrupted
