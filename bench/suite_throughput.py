@@ -478,6 +478,31 @@ def run_bare(n: int) -> tuple[int, int]:
 # --- main -----------------------------------------------------------------------------
 
 
+def own_loop_scenario() -> str:
+    """The same task, world, reference and goals, the agent being a plain SDK loop."""
+    head, rest = SCENARIO.split("agent:\n", 1)
+    world = rest[rest.index("world:\n"):]
+    return (head.replace("name: suite-throughput", "name: suite-throughput-own-loop")
+            + f"agent:\n  entry: \"_own_loop_agent:run\"\n  model: {MODEL}\n" + world)
+
+
+def run_own_loop(n: int, tmp: Path, tag: str) -> tuple[int, int]:
+    """``run_suite`` with the agent that brings its own loop (``bench/_own_loop_agent.py``):
+    the harness holds it by its client and tools, not by our state machine."""
+    from harness.runner import SuiteOptions, run_suite
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    scenario = tmp / "suite-throughput-own-loop.yaml"
+    if not scenario.exists():
+        scenario.write_text(own_loop_scenario())
+    out = tmp / f"own-loop-{tag}"
+    result = run_suite(SuiteOptions(paths=(str(scenario),), trials=n, out=out, workers=1,
+                                    progress=False, profiles=(_bench_profile(),)))
+    calls = sum(r.llm_calls for r in result.results)
+    passed = sum(r.goal_met and r.outcome == "done" for r in result.results)
+    return calls, passed
+
+
 @contextlib.contextmanager
 def _quiet() -> Any:
     """Peers may print reports or warnings; the table is ours."""
@@ -492,6 +517,8 @@ CONTENDERS: dict[str, tuple[str, Callable[[int, Path, str, int], tuple[int, int]
                 lambda k, tmp, tag, w: run_harness(k, tmp, 1, tag)),
     "harness-default": ("harness (run_suite, {w} workers)",
                         lambda k, tmp, tag, w: run_harness(k, tmp, w or None, tag)),
+    "harness-own-loop": ("harness, own-loop agent (one process)",
+                         lambda k, tmp, tag, w: run_own_loop(k, tmp, tag)),
     "inspect": ("Inspect AI (mockllm, eval log on)",
                 lambda k, tmp, tag, w: run_inspect(k, tmp, tag)),
     "pydantic-evals": ("pydantic-evals (FunctionModel)",
