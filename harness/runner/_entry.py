@@ -25,7 +25,6 @@ from harness.external._meter import Meter, MeteredTransport
 from harness.external._spans import Spans
 from harness.external._tools import AgentTools
 from harness.faults import FaultSchedule, schedule_for
-from harness.llm import make_client
 from harness.llm._anthropic import agent_client
 from harness.runner._result import TrialResult
 from harness.runner._trial import trial_world
@@ -49,8 +48,6 @@ async def run_entry_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str,
                           schedule: FaultSchedule | None, probe: TrialProbe | None
                           ) -> TrialResult:
     """Run the agent function to its end (re-running it after each injected crash) and judge it."""
-    from harness.runner._trial import cassette_path
-
     s = spec.scenario.scenario
     parts = spec.scenario.parts
     agent = s.agent
@@ -63,8 +60,6 @@ async def run_entry_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str,
     clock = VirtualClock()
     human = parts.make_human(s.human)
     meter = Meter(agent.limits, parts.prices.price, clock)
-    cassette = (cassette_path(spec, env.cassette_dir)
-                if env.transport == "replay" or env.record else None)
     spans = Spans(env.tracer, s.name, spec.run_id)
     crash_points = set(schedule.crash_at)
     fired: list[int] = []
@@ -86,14 +81,7 @@ async def run_entry_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str,
                 fired.append(seen)
                 raise Crash(f"injected crash before call {seen}")
 
-        inner = make_client(
-            env.transport,  # type: ignore[arg-type]
-            reference=s.reference, seed=spec.seed, clock=clock,
-            cassette=cassette if env.transport == "replay" else None,
-            record_to=cassette if env.record and env.transport != "replay" else None,
-            faults=schedule.llm if schedule.llm.faults else None,
-            profiles=env.profile_table(spec.scenario),
-        )
+        inner = env.model_client(spec, schedule, clock)
         client = agent_client(inner, MeteredTransport(inner.transport, meter, tick, spans))
         agent_tools = AgentTools(tools, schemas, meter=meter, human=human, clock=clock,
                                  run_id=spec.run_id, task=s.task, on_call=tick, spans=spans)

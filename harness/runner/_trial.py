@@ -29,7 +29,7 @@ from harness.core import (
 from harness.driver import Crash, Driver, RunResult, VirtualClock
 from harness.errors import HarnessError, UsageError
 from harness.faults import FaultSchedule, FaultyTools, schedule_for
-from harness.llm import PROFILES, ModelProfile, make_client
+from harness.llm import PROFILES, AnthropicClient, ModelProfile, make_client
 from harness.runner._result import TrialResult, trial_run_id, trial_seed
 from harness.scenario import (
     ExecutedAction,
@@ -121,6 +121,21 @@ class TrialEnv:
     _profiles: dict[int, tuple[LoadedScenario, Mapping[str, ModelProfile] | None]] = field(
         default_factory=dict, repr=False)
 
+    def model_client(self, spec: TrialSpec, schedule: FaultSchedule,
+                     clock: VirtualClock) -> AnthropicClient:
+        """The trial's model client: this run's transport under the schedule's LLM faults,
+        replaying from or recording to the trial's cassette when asked."""
+        cassette = (cassette_path(spec, self.cassette_dir)
+                    if self.transport == "replay" or self.record else None)
+        return make_client(
+            self.transport,  # type: ignore[arg-type]
+            reference=spec.scenario.scenario.reference, seed=spec.seed, clock=clock,
+            cassette=cassette if self.transport == "replay" else None,
+            record_to=cassette if self.record and self.transport != "replay" else None,
+            faults=schedule.llm if schedule.llm.faults else None,
+            profiles=self.profile_table(spec.scenario),
+        )
+
     def agent_config(self, spec: TrialSpec) -> AgentConfig:
         """The trial's agent configuration, validated once per scenario and model."""
         key = (id(spec.scenario), spec.model)
@@ -178,16 +193,7 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
     schedule = schedule or schedule_of(spec)
     world, _, tools = trial_world(spec, schedule, probe)
     clock = VirtualClock()
-    cassette = (cassette_path(spec, env.cassette_dir)
-                if env.transport == "replay" or env.record else None)
-    client = make_client(
-        env.transport,  # type: ignore[arg-type]
-        reference=s.reference, seed=spec.seed, clock=clock,
-        cassette=cassette if env.transport == "replay" else None,
-        record_to=cassette if env.record and env.transport != "replay" else None,
-        faults=schedule.llm if schedule.llm.faults else None,
-        profiles=env.profile_table(spec.scenario),
-    )
+    client = env.model_client(spec, schedule, clock)
     config = env.agent_config(spec)
     human = parts.make_human(s.human)
     crash_points = set(schedule.crash_at)
