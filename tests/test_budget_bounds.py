@@ -43,7 +43,7 @@ from harness.core._budget import (
 from harness.errors import LimitExceeded
 
 ROOT = Path(__file__).resolve().parent.parent
-MUG = (ROOT / "scenarios/support/refund-broken-mug.yaml").read_text()
+MUG = (ROOT / "tests/fixtures/classic/support/refund-broken-mug.yaml").read_text()
 
 
 def with_fields(**fields: str) -> tuple[str, dict[str, int]]:

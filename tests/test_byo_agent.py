@@ -38,7 +38,7 @@ from harness.scenario import load_scenario
 from harness.store import MemoryRecorder
 
 ROOT = Path(__file__).parent.parent
-SUPPORT = (ROOT / "scenarios" / "support" / "refund-broken-mug.yaml").read_text()
+SUPPORT = (ROOT / "tests/fixtures/classic/support/refund-broken-mug.yaml").read_text()
 
 
 def scenario(tmp: Path, *, entry: str = "byo_parts:run", limits: str = "",

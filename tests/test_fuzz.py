@@ -45,7 +45,7 @@ from harness.store import INTENT, Record
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANTED = ROOT / "examples" / "unguarded-refunds.yaml"
-SUPPORT = ROOT / "scenarios" / "support" / "refund-broken-mug.yaml"
+SUPPORT = ROOT / "tests/fixtures/classic/support/refund-broken-mug.yaml"
 SHIPPED = sorted((ROOT / "scenarios").rglob("*.yaml"))
 
 

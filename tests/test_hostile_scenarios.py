@@ -30,7 +30,7 @@ from harness.scenario import _yaml, load_scenario
 from harness.scenario._yaml import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-MUG = (ROOT / "scenarios/support/refund-broken-mug.yaml").read_text()
+MUG = (ROOT / "tests/fixtures/classic/support/refund-broken-mug.yaml").read_text()
 #: Generous: the slowest of these finishes in seconds; a hang is what this catches.
 TIMEOUT_S = 120
 

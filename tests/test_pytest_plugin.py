@@ -26,7 +26,7 @@ from harness.llm import live_calls_allowed_now
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
-MUG = (ROOT / "scenarios/support/refund-broken-mug.yaml").read_text()
+MUG = (ROOT / "tests/fixtures/classic/support/refund-broken-mug.yaml").read_text()
 MALFORMED = Path(__file__).parent / "malformed"
 #: In-process runs re-register the plugin of an already imported package: pytest warns
 #: that it cannot rewrite its asserts, which a real (single) session never sees.

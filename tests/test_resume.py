@@ -12,7 +12,7 @@ from harness.runner._resume import already_done, merge, remaining, spec_key
 from harness.scenario import load_all
 
 ROOT = Path(__file__).resolve().parent.parent
-MUG = ROOT / "scenarios" / "support" / "refund-broken-mug.yaml"
+MUG = ROOT / "tests/fixtures/classic/support/refund-broken-mug.yaml"
 
 
 def _specs(trials: int = 3, models: tuple[str, ...] = ()) -> list:  # type: ignore[type-arg]

@@ -33,7 +33,7 @@ from harness.cli import _parser, main
 from harness.runner import _folder
 
 ROOT = Path(__file__).resolve().parent.parent
-MUG = ROOT / "scenarios/support/refund-broken-mug.yaml"
+MUG = ROOT / "tests/fixtures/classic/support/refund-broken-mug.yaml"
 
 
 def run(*argv: str | Path) -> int:

@@ -46,7 +46,7 @@ from harness.scenario import LoadedScenario, load_scenario
 from harness.store import MemoryRecorder, decode
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ROOT / "scenarios"
+SCENARIOS = ROOT / "tests" / "fixtures" / "classic"
 MUG = SCENARIOS / "support/refund-broken-mug.yaml"
 CODE = SCENARIOS / "code-review/fix-total-and-deploy.yaml"
 RESEARCH = SCENARIOS / "research/battery-recycling-brief.yaml"

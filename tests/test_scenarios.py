@@ -22,6 +22,8 @@ from harness.scenario import load_all, load_scenario
 HERE = Path(__file__).parent
 CORPUS = HERE / "malformed"
 SCENARIOS = HERE.parent / "scenarios"
+#: The first bundled scenarios, frozen: tests that lean on their exact content use these.
+CLASSIC = HERE / "fixtures" / "classic"
 
 #: file stem -> (field named in the error, or None; line, or None).
 MALFORMED: dict[str, tuple[str | None, int | None]] = {
@@ -142,7 +144,7 @@ def test_a_bad_file_among_good_ones_stops_the_run_before_it_starts(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     suite = tmp_path / "suite"
     suite.mkdir()
-    (suite / "a-good.yaml").write_text((SCENARIOS / "support/refund-broken-mug.yaml").read_text())
+    (suite / "a-good.yaml").write_text((CLASSIC / "support/refund-broken-mug.yaml").read_text())
     (suite / "b-bad.yaml").write_text((CORPUS / "typo-limits.yaml").read_text())
     out = tmp_path / "run"
     err = _refused(["run", str(suite), "--out", str(out)], capsys)
@@ -152,7 +154,7 @@ def test_a_bad_file_among_good_ones_stops_the_run_before_it_starts(
 
 def test_two_files_with_one_scenario_name_is_an_error_naming_the_second(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = (SCENARIOS / "support/refund-broken-mug.yaml").read_text()
+    text = (CLASSIC / "support/refund-broken-mug.yaml").read_text()
     (tmp_path / "a.yaml").write_text(text)
     (tmp_path / "b.yaml").write_text("# the same scenario, copied\n" + text)
     out = tmp_path / "run"
@@ -167,7 +169,7 @@ def test_two_files_with_one_scenario_name_is_an_error_naming_the_second(
 def test_a_model_the_simulator_cannot_play_is_refused_before_the_run_folder_exists(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # claude-3-haiku has a price (so the file is valid) but no simulated profile
-    text = (SCENARIOS / "support/refund-broken-mug.yaml").read_text().replace(
+    text = (CLASSIC / "support/refund-broken-mug.yaml").read_text().replace(
         "      model: claude-haiku-4-5", "      model: claude-3-haiku")
     path = tmp_path / "old-model.yaml"
     path.write_text(text)
@@ -201,7 +203,7 @@ def test_the_bundled_scenarios_load_and_cover_three_worlds() -> None:
 
 
 def test_the_code_review_scenario_is_multi_role_and_deploys_with_approval() -> None:
-    ls = load_scenario(SCENARIOS / "code-review/fix-total-and-deploy.yaml")
+    ls = load_scenario(CLASSIC / "code-review/fix-total-and-deploy.yaml")
     s = ls.scenario
     by_step = {st.id: st for st in s.reference.steps}
     assert len({st.role for st in s.reference.steps}) >= 3
@@ -214,7 +216,7 @@ def test_the_code_review_scenario_is_multi_role_and_deploys_with_approval() -> N
 
 
 def test_the_research_scenario_fans_out_and_joins() -> None:
-    s = load_scenario(SCENARIOS / "research/battery-recycling-brief.yaml").scenario
+    s = load_scenario(CLASSIC / "research/battery-recycling-brief.yaml").scenario
     roots = [st for st in s.reference.steps if not st.depends_on]
     joins = [st for st in s.reference.steps if len(st.depends_on) >= 2]
     assert len(roots) >= 2 and {st.role for st in roots} == {"research"}

@@ -40,7 +40,7 @@ from harness.tools import _registry
 from harness.tools._registry import ToolContext, tool
 
 ROOT = Path(__file__).resolve().parent.parent
-MUG = ROOT / "scenarios/support/refund-broken-mug.yaml"
+MUG = ROOT / "tests/fixtures/classic/support/refund-broken-mug.yaml"
 
 
 def _request(text: str) -> ModelRequest:

@@ -14,6 +14,7 @@ from harness.faults._tools import (
     FiredToolFault,
     ToolFault,
     ToolFaultPlan,
+    WorldTroubles,
 )
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "FiredToolFault",
     "ToolFault",
     "ToolFaultPlan",
+    "WorldTroubles",
     "fault_profile_names",
     "profile_rates",
     "schedule_for",

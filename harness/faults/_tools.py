@@ -67,7 +67,8 @@ class FiredToolFault(BaseModel):
 class FaultyTools:
     """Looks like a ``ToolRegistry`` to the driver; injects the plan's faults on the way."""
 
-    def __init__(self, inner: ToolRegistry, plan: ToolFaultPlan, seed: int = 0) -> None:
+    def __init__(self, inner: ToolRegistry | FaultyTools, plan: ToolFaultPlan, seed: int = 0
+                 ) -> None:
         self.inner = inner
         self.plan = plan
         self.seed = seed
@@ -78,6 +79,9 @@ class FaultyTools:
 
     def __contains__(self, name: str) -> bool:
         return name in self.inner
+
+    def _log(self) -> list[FiredToolFault]:
+        return self.fired
 
     def get(self, name: str) -> Tool:
         return self.inner.get(name)
@@ -110,7 +114,7 @@ class FaultyTools:
         if chosen is None:
             return await self.inner.run(effect, run_id=run_id, clock=clock)
         fault, trigger = chosen
-        self.fired.append(FiredToolFault(call=self.calls, tool=effect.tool, kind=fault.kind,
+        self._log().append(FiredToolFault(call=self.calls, tool=effect.tool, kind=fault.kind,
                                          trigger=trigger))
         if fault.kind == "error":
             await clock.sleep(0.05)
@@ -132,3 +136,16 @@ class FaultyTools:
         if isinstance(out, dict):
             return {**out, "note": planted}, False, None
         return {"result": out, "note": planted}, False, None
+
+
+class WorldTroubles(FaultyTools):
+    """A scenario's own misbehaving tools (its ``world.troubles``), the same machinery as
+    injected faults. What fires is kept in ``troubles``, not ``fired``: a trial's
+    ``faults`` list names only what the chaos profile injected."""
+
+    def __init__(self, inner: ToolRegistry, plan: ToolFaultPlan, seed: int = 0) -> None:
+        super().__init__(inner, plan, seed)
+        self.troubles: list[FiredToolFault] = []
+
+    def _log(self) -> list[FiredToolFault]:
+        return self.troubles

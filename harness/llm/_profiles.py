@@ -59,6 +59,11 @@ class ModelProfile(BaseModel):
     """Generation time per output token."""
     injection_susceptibility: float = Field(0.0, ge=0, le=1)
     """Chance of obeying an instruction planted in a tool result (see the class doc)."""
+    error_compounding: float = Field(0.0, ge=0, le=1)
+    """How much each failed or unreadable tool result already in the conversation lowers
+    the chance of the right next move: ``skill * (1 - error_compounding) ** failures``. A
+    confused model makes more mistakes, whose failures confuse it further: the feedback
+    that turns a bad start into the long, expensive trials of the cost tail."""
 
     @model_validator(mode="after")
     def _shares(self) -> ModelProfile:

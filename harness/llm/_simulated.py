@@ -344,7 +344,11 @@ class _Turn:
         if self.tool_names and expected.tool not in self.tool_names:
             msg = f"I cannot do step {step.id}: the tool {expected.tool!r} is not available to me."
             return [_text(msg)], "end_turn"
-        if self.rng.random() < self.p.skill:
+        skill = self.p.skill
+        if self.p.error_compounding:
+            failures = sum(1 for _, _, failed in made if failed)
+            skill *= (1 - self.p.error_compounding) ** failures
+        if self.rng.random() < skill:
             return self._call(expected.tool, expected.input, "Next I will call the tool.")
         m = self.rng.random()
         if m < self.p.loop_tendency and made:
@@ -496,7 +500,8 @@ def _retarget(tool_input: dict[str, Any], conversation: str) -> dict[str, Any]:
 
 
 def _tool_history(messages: list[Any]) -> list[tuple[str, dict[str, Any], bool | None]]:
-    """Tool calls made so far: (name, input, failed?) with ``None`` when no result came back."""
+    """Tool calls made so far: (name, input, failed?) with ``None`` when no result came back;
+    an unreadable result counts as failed."""
     calls: list[tuple[str, dict[str, Any], str]] = []
     results: dict[str, bool] = {}
     for message in messages:
@@ -511,8 +516,20 @@ def _tool_history(messages: list[Any]) -> list[tuple[str, dict[str, Any], bool |
                               tool_input if isinstance(tool_input, dict) else {},
                               str(block.get("id"))))
             elif block.get("type") == "tool_result":
-                results[str(block.get("tool_use_id"))] = bool(block.get("is_error", False))
+                results[str(block.get("tool_use_id"))] = (
+                    bool(block.get("is_error", False)) or _unreadable(block.get("content")))
     return [(name, tool_input, results.get(use_id)) for name, tool_input, use_id in calls]
+
+
+def _unreadable(content: object) -> bool:
+    """A result no model could use: JSON cut off mid-way, or binary junk in the text. A
+    model reads it as a failed call and asks again (the corrupted-context tail)."""
+    if not isinstance(content, str):
+        return False
+    text = content.strip()
+    if "\x00" in text:
+        return True
+    return text[:1] in ("{", "[") and text[-1:] not in ("}", "]")
 
 
 def _pending(

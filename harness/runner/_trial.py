@@ -28,7 +28,7 @@ from harness.core import (
 )
 from harness.driver import Crash, Driver, RunResult, VirtualClock
 from harness.errors import HarnessError, UsageError
-from harness.faults import FaultSchedule, FaultyTools, schedule_for
+from harness.faults import FaultSchedule, FaultyTools, ToolFaultPlan, WorldTroubles, schedule_for
 from harness.llm import PROFILES, AnthropicClient, ModelProfile, make_client
 from harness.runner._result import TrialResult, trial_run_id, trial_seed
 from harness.scenario import (
@@ -79,6 +79,11 @@ def cassette_path(spec: TrialSpec, folder: Path | None = None) -> Path:
     return base / f"{spec.run_id.replace('/', '__')}.json"
 
 
+#: Mixed into the trial seed for the world's own troubles, so their draws are not the
+#: injected faults' draws.
+_TROUBLE_SALT = 0x7E0B1E5
+
+
 def trial_world(spec: TrialSpec, schedule: FaultSchedule, probe: TrialProbe | None
                 ) -> tuple[Any, ToolRegistry, Any]:
     """A trial's fresh world, its tools (the world's and the scenario's own), and those
@@ -90,8 +95,13 @@ def trial_world(spec: TrialSpec, schedule: FaultSchedule, probe: TrialProbe | No
     for extra in spec.scenario.parts.tools:
         registry.add(extra)
     tools: Any = registry
+    troubles = spec.scenario.scenario.world.troubles
+    if troubles:
+        # the world's own misbehaviour, beneath any injected faults and drawn from a seed
+        # of its own, so a chaos profile neither changes nor reports it
+        tools = WorldTroubles(registry, ToolFaultPlan(faults=troubles), spec.seed ^ _TROUBLE_SALT)
     if schedule.tools.faults:
-        tools = FaultyTools(registry, schedule.tools, spec.seed)
+        tools = FaultyTools(tools, schedule.tools, spec.seed)
     return world, registry, tools
 
 

@@ -19,6 +19,7 @@ from harness.core import (
     RoleConfig,
     RunLimits,
 )
+from harness.faults._tools import ToolFault
 from harness.llm import ReferenceSolution
 
 
@@ -70,6 +71,12 @@ class WorldSpec(_Strict):
     subclass or a function making one from the state."""
     state: dict[str, Any] = Field(default_factory=dict)
     """The world's initial state, validated by that world's own schema."""
+    troubles: tuple[ToolFault, ...] = ()
+    """How this world's tools misbehave on their own, under every fault profile: a mail
+    service that fails now and then, a search index that returns corrupted pages, a
+    document with an instruction planted in it. Same shape as an injected tool fault
+    (``kind``, ``tool``, ``rate`` or ``at_call``), drawn from the trial's seed; kept out
+    of the trial's ``faults`` list, which names what the chaos profile injected."""
 
 
 class WorldCheck(_Strict):

@@ -22,6 +22,7 @@ from harness.report._write import NO_EVENTS
 FILES = ("summary.json", "report.md", "junit.xml", "report.html", "cost-hist.png",
          "cost-cdf.png", "frontier.png", "outcomes-by-fault.png")
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+CLASSIC = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "classic"
 
 
 def test_every_outcome_kind_reports_and_judges(tmp_path: Path,
@@ -128,7 +129,7 @@ def test_a_foreign_trials_file_with_only_required_fields_reports(tmp_path: Path)
 def test_a_run_folder_without_its_event_log_still_reports(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
-    assert main(["run", str(SCENARIOS / "support"), "--trials", "2", "--out", str(run),
+    assert main(["run", str(CLASSIC / "support"), "--trials", "2", "--out", str(run),
                  "--no-trace", "--faults", "hostile-tools"]) in (0, 1)
     for name in FILES:
         assert (run / name).is_file(), name
@@ -173,7 +174,7 @@ def test_report_files_are_written_atomically(tmp_path: Path,
 
 def test_harness_run_writes_the_report_and_shows_escalation_as_a_rate(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    src = SCENARIOS / "code-review" / "fix-total-and-deploy.yaml"
+    src = CLASSIC / "code-review" / "fix-total-and-deploy.yaml"
     shutil.copy(src, tmp_path / src.name)
     run = tmp_path / "run"
     assert main(["run", str(tmp_path / src.name), "--trials", "2", "--out", str(run),
