@@ -141,7 +141,8 @@ def test_tool_flags() -> None:
         "read_inbox": (False, False), "refund_order": (True, False),
         "refund_order_large": (True, True), "send_email": (True, False),
         "update_order_status": (True, False),
-        "list_files": (False, False), "read_file": (False, False), "view_diff": (False, False),
+        "list_files": (False, False), "read_file": (False, False),
+        "search_code": (False, False), "view_diff": (False, False),
         "add_review_comment": (True, False), "submit_review": (True, False),
         "write_file": (True, False), "apply_patch": (True, False), "run_tests": (False, False),
         "merge_diff": (True, False), "deploy": (True, True),
@@ -599,6 +600,75 @@ def test_deploy_needs_passing_tests_and_records_the_revision() -> None:
 
     lax = RepoWorld(repo_state(deploy_requires_passing_tests=False))
     assert ok(lax, "deploy", {"version": "v0"})["tests_passed"] is False
+
+
+def test_read_file_takes_a_line_range() -> None:
+    w = RepoWorld({"files": {"a.py": "one\ntwo\nthree\nfour\n"}})
+    assert ok(w, "read_file", {"path": "a.py"}) == {"lines": 4, "path": "a.py",
+                                                    "text": "one\ntwo\nthree\nfour\n"}
+    assert ok(w, "read_file", {"path": "a.py", "start_line": 2, "end_line": 3}) == {
+        "end_line": 3, "lines": 4, "path": "a.py", "start_line": 2, "text": "two\nthree\n"}
+    # an end past the file is cut to it; a start alone reads to the end
+    assert ok(w, "read_file", {"path": "a.py", "start_line": 4, "end_line": 99})["text"] == (
+        "four\n")
+    assert ok(w, "read_file", {"path": "a.py", "start_line": 3})["end_line"] == 4
+    assert ok(w, "read_file", {"path": "a.py", "end_line": 1})["text"] == "one\n"
+    for bad in ({"start_line": 5}, {"start_line": 3, "end_line": 2}):
+        kind, msg = refused(w, "read_file", {"path": "a.py", **bad})
+        assert kind == "bad_range" and "4 line(s)" in msg
+    assert refused(w, "read_file", {"path": "a.py", "start_line": 0})[0] == "invalid_input"
+
+
+def test_search_code_greps_the_tree() -> None:
+    w = RepoWorld({"files": {
+        "src/a.py": "def total(xs):\n    return sum(xs)\n",
+        "src/b.py": "from a import total\nTOTAL = total([1])\n",
+        "README.md": "total() adds things up\n"}})
+    out = ok(w, "search_code", {"query": "total("})
+    assert out == {"matches": ["README.md:1:total() adds things up", "src/a.py:1:def total(xs):",
+                               "src/b.py:2:TOTAL = total([1])"],
+                   "query": "total(", "total": 3, "truncated": False}
+    assert ok(w, "search_code", {"query": "total", "path_prefix": "./src/b"})["matches"] == [
+        "src/b.py:1:from a import total", "src/b.py:2:TOTAL = total([1])"]
+    assert ok(w, "search_code", {"query": "TOTAL", "ignore_case": True})["total"] == 4
+    assert ok(w, "search_code", {"query": "nowhere"})["matches"] == []
+    # the tree it searches is the working tree: an edit shows at once
+    ok(w, "write_file", {"path": "src/c.py", "text": "x = 1\n" * 50})
+    many = ok(w, "search_code", {"query": "x = 1"})
+    assert (many["total"], len(many["matches"]), many["truncated"]) == (50, 40, True)
+    assert many["matches"][39] == "src/c.py:40:x = 1"
+
+
+def test_run_tests_reads_like_a_test_runner_when_asked() -> None:
+    state = repo_state(test_report="runner")
+    state["files"]["tests/test_calc.py"] = (
+        "from calc import total\n\n\ndef test_sums_all():\n    assert total([1, 2, 3]) == 6\n")
+    state["tests"][0].update(test_file="tests/test_calc.py",
+                             assertion="assert total([1, 2, 3]) == 6", expected="6", found="5")
+    w = RepoWorld(state)
+    out = ok(w, "run_tests")
+    report = out["report"].splitlines()
+    assert (out["passed"], out["failed"]) == (2, 1)  # the summary fields stay as they were
+    assert "collected 3 items" in report
+    assert "tests/test_calc.py F" in report and "README.md ." in report
+    assert "tests/test_calc.py:4: in test_sums_all" in report  # the def's own line
+    assert "    assert total([1, 2, 3]) == 6" in report
+    assert "E   AssertionError: expected 6, found 5" in report
+    assert "E   (src/calc.py does not contain 'sum(xs)')" in report
+    assert ("FAILED tests/test_calc.py::test_sums_all - AssertionError: expected 6, found 5"
+            in report)
+    assert "1 failed, 2 passed in 0.21s" in report[-1]
+    # a failing check with no expectations written shows its reason instead
+    ok(w, "write_file", {"path": "tmp.txt", "text": ""})
+    lines = ok(w, "run_tests", {"names": ["no_tmp"]})["report"].splitlines()
+    assert "tmp.txt:1: in test_no_tmp" in lines
+    assert "E   AssertionError: tmp.txt exists but should not" in lines
+    ok(w, "write_file", {"path": "src/calc.py", "text": "def total(xs):\n    return sum(xs)\n"})
+    ok(w, "write_file", {"path": "tmp.txt", "text": ""})
+    green = ok(w, "run_tests", {"names": ["sums_all"]})["report"]
+    assert "FAILURES" not in green and "1 passed in 0.15s" in green
+    # off by default: the result the other scenarios read is unchanged
+    assert "report" not in ok(RepoWorld(repo_state()), "run_tests")
 
 
 # -- patches ----------------------------------------------------------------------------
