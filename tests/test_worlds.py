@@ -650,9 +650,12 @@ def test_run_tests_reads_like_a_test_runner_when_asked() -> None:
     report = out["report"].splitlines()
     assert (out["passed"], out["failed"]) == (2, 1)  # the summary fields stay as they were
     assert "collected 3 items" in report
-    assert "tests/test_calc.py F" in report and "README.md ." in report
+    assert "tests/test_calc.py::test_sums_all FAILED [ 33%]" in report
+    assert "README.md::test_has_readme PASSED [ 66%]" in report  # no test file: the checked one
     assert "tests/test_calc.py:4: in test_sums_all" in report  # the def's own line
-    assert "    assert total([1, 2, 3]) == 6" in report
+    # the test's source, the failing line marked, as a runner shows it
+    at = report.index("    def test_sums_all():")
+    assert report[at + 1] == ">       assert total([1, 2, 3]) == 6"
     assert "E   AssertionError: expected 6, found 5" in report
     assert "E   (src/calc.py does not contain 'sum(xs)')" in report
     assert ("FAILED tests/test_calc.py::test_sums_all - AssertionError: expected 6, found 5"
@@ -661,7 +664,7 @@ def test_run_tests_reads_like_a_test_runner_when_asked() -> None:
     # a failing check with no expectations written shows its reason instead
     ok(w, "write_file", {"path": "tmp.txt", "text": ""})
     lines = ok(w, "run_tests", {"names": ["no_tmp"]})["report"].splitlines()
-    assert "tmp.txt:1: in test_no_tmp" in lines
+    assert "tmp.txt:1: in test_no_tmp" in lines  # no test file: no source, no line
     assert "E   AssertionError: tmp.txt exists but should not" in lines
     ok(w, "write_file", {"path": "src/calc.py", "text": "def total(xs):\n    return sum(xs)\n"})
     ok(w, "write_file", {"path": "tmp.txt", "text": ""})

@@ -27,13 +27,13 @@ Tests are text checks, so fixing the bug (by ``write_file``, ``apply_patch`` or
 ``merge_diff``) flips them from failing to passing. ``run_tests`` can also run
 against the working tree with the pending diff applied, without merging it.
 ``run_tests`` with ``settings.test_report: runner`` adds ``report``: the text a
-test runner prints (a progress line per test file; per failing test its file and
-line, the assertion, expected against found; a summary line), which is what a
+verbose test runner prints: a line per test; per failing test its source, file and
+line, the assertion, expected against found; a short summary), which is what a
 development agent reads and what makes its tool results weigh what real ones do.
 ``search_code`` greps the tree (``path:line:text``) and ``read_file`` takes a line
 range, so a task in a repository of several files takes the many small steps a
-real one does. ``deploy`` is the production-affecting tool. The pending diff must apply to the
-initial files (a scenario typo is caught when the world is built).
+real one does. ``deploy`` is the production-affecting tool. The pending diff must
+apply to the initial files (a scenario typo is caught when the world is built).
 Diff descriptions and review comments are where untrusted text lives.
 """
 
@@ -525,13 +525,25 @@ class RepoWorld(World):
 # -- the runner's report ----------------------------------------------------------------
 
 
-def _test_line(check: Check, files: Mapping[str, str]) -> int:
-    """The line of ``def test_<name>`` in the test's file (1 when it is not there)."""
-    text = files.get(check.test_file, "")
-    for n, line in enumerate(text.splitlines(), 1):
+#: A failing test's source is shown up to this many lines, as a runner does.
+_SOURCE_LINES = 25
+
+
+def _test_source(check: Check, files: Mapping[str, str]) -> tuple[int, list[str]]:
+    """The line of ``def test_<name>`` in the test's file and the function's source (its
+    lines up to the next top-level statement), or ``(1, [])`` when it is not there."""
+    lines = files.get(check.test_file, "").splitlines()
+    for i, line in enumerate(lines):
         if line.lstrip().startswith((f"def test_{check.name}(", f"def {check.name}(")):
-            return n
-    return 1
+            body = [line]
+            for nxt in lines[i + 1:i + _SOURCE_LINES]:
+                if nxt and not nxt[0].isspace():
+                    break
+                body.append(nxt)
+            while body and not body[-1].strip():
+                body.pop()
+            return i + 1, body
+    return 1, []
 
 
 def _node(check: Check) -> str:
@@ -541,17 +553,15 @@ def _node(check: Check) -> str:
 
 
 def runner_report(results: list[tuple[Check, bool, str]], files: Mapping[str, str]) -> str:
-    """What a test runner prints for ``results``: a progress line per test file, a section
+    """What a test runner prints for ``results`` (verbose): a line per test, a section
     per failing test (where, the assertion, expected against found, the reason), a short
     summary and the counts. Deterministic: the "duration" follows from the test count."""
     lines = ["============================= test session starts "
              "==============================",
              f"collected {len(results)} item{'s' if len(results) != 1 else ''}", ""]
-    by_file: dict[str, str] = {}
-    for check, ok, _ in results:
-        where = check.test_file or check.file
-        by_file[where] = by_file.get(where, "") + ("." if ok else "F")
-    lines += [f"{where} {marks}" for where, marks in by_file.items()]
+    for i, (check, ok, _) in enumerate(results, 1):
+        lines.append(f"{_node(check)} {'PASSED' if ok else 'FAILED'} "
+                     f"[{100 * i // len(results):3d}%]")
     failed = [(c, why) for c, ok, why in results if not ok]
     if failed:
         lines += ["", "=================================== FAILURES "
@@ -559,10 +569,17 @@ def runner_report(results: list[tuple[Check, bool, str]], files: Mapping[str, st
     short: list[str] = []
     for check, why in failed:
         name = _node(check).split("::")[1]
+        line_no, source = _test_source(check, files)
         lines.append(f"{'_' * 20} {name} {'_' * 20}")
-        lines.append(f"{check.test_file or check.file}:{_test_line(check, files)}: in {name}")
-        if check.assertion:
-            lines.append(f"    {check.assertion}")
+        lines.append("")
+        marked = False
+        for text in source:
+            hit = not marked and bool(check.assertion) and check.assertion in text
+            marked = marked or hit
+            lines.append((">   " if hit else "    ") + text)
+        if check.assertion and not marked:
+            lines.append(f">   {check.assertion}")
+        lines.append(f"{check.test_file or check.file}:{line_no}: in {name}")
         err = (f"AssertionError: expected {check.expected}, found {check.found}"
                if check.expected or check.found else f"AssertionError: {why}")
         lines.append(f"E   {err}")
