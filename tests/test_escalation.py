@@ -378,3 +378,29 @@ def test_side_effect_unknown_after_a_crash_through_the_driver(
     assert req.rule == "side_effect_unknown"
     assert result.outcome == "done"
     assert len(world.executions("fragile")) == executions
+
+
+def test_the_scripted_person_can_decide_per_rule() -> None:
+    """``human.options.by_rule``: the on-call person refuses an unplanned deploy but lets a
+    struggling run carry on; an option the policy does not know is refused by name."""
+    import asyncio
+
+    from harness.core import HumanRequest
+    from harness.scenario._model import HumanSpec
+
+    spec = HumanSpec(decision="approve", latency_s=5,
+                     options={"by_rule": {"production_action": "deny"}})
+    person = ScriptedHuman.from_spec(spec)
+
+    def ask(rule: str) -> str:
+        req = HumanRequest(rule=rule, what_doing="shipping", why="it deploys",
+                           decision_needed="approve?")
+        return asyncio.run(person.decide(req, VirtualClock())).decision
+
+    assert ask("production_action") == "deny"
+    assert ask("repeated_failures") == "approve"
+    assert len(person.requests) == 2
+    with pytest.raises(ValueError, match="by_rul"):
+        ScriptedHuman.from_spec(HumanSpec(options={"by_rul": {}}))
+    with pytest.raises(ValueError, match="by_rule"):
+        ScriptedHuman.from_spec(HumanSpec(options={"by_rule": {"production_action": "maybe"}}))

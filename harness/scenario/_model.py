@@ -153,7 +153,8 @@ class HumanSpec(_Strict):
     after ``latency_s``) or an import reference to a function or class called with this
     spec, whose result has ``async decide(request, clock)``."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Settings for a policy of your own (the scripted policy takes none)."""
+    """Settings for the policy (the scripted one takes ``by_rule``: a decision per
+    escalation rule, e.g. ``{production_action: deny}``, overriding ``decision``)."""
     decision: Literal["approve", "deny", "edit", "timeout"] = "approve"
     latency_s: float = Field(30.0, ge=0, le=MAX_SECONDS)
     edited_input: dict[str, Any] | None = None
