@@ -312,7 +312,8 @@ def report(loaded: LoadedScenario, result: SuiteResult, opts: SuiteOptions,
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(g.outcomes.items(),
                                                              key=lambda kv: -kv[1]))
         lines += [
-            f"scenario {g.scenario} on {g.model} (faults: {g.fault_profile}, seed "
+            f"scenario {g.scenario} on {g.model} (faults: {g.fault_profile}"
+            + (", no budgets" if g.budgets == "off" else "") + ", seed "
             f"{opts.seed}, {g.trials} trials, {opts.transport})",
             f"  goal rate   {g.goal_rate:.0%} ({g.goal_met}/{g.trials}), 95% CI "
             f"[{lo:.2f}, {hi:.2f}]"
@@ -328,7 +329,8 @@ def report(loaded: LoadedScenario, result: SuiteResult, opts: SuiteOptions,
             f"  verdict     {'FAIL: ' + '; '.join(g.failures) if g.failures else 'PASS'}",
         ]
         missed = [r for r in result.results if (r.scenario, r.model, r.fault_profile) ==
-                  (g.scenario, g.model, g.fault_profile) and not r.goal_met]
+                  (g.scenario, g.model, g.fault_profile) and not r.goal_met
+                  and g.budgets in (None, r.budgets)]
         if missed:
             lines.append(f"failing trials ({min(len(missed), FAILING_TRIALS_SHOWN)} of "
                          f"{len(missed)}):")

@@ -86,12 +86,13 @@ from typing import Any
 import pandas as pd
 
 from harness.metrics import DEFAULT_RESAMPLES
+from harness.report._budget_story import budget_story
 from harness.report._compare import frontier, model_pairs
 from harness.report._metrics import annotate, group_metrics
 from harness.report._verdicts import ScenarioInfo, Verdict, judge, leaves
 
 SCHEMA = "harness.summary"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _OUR_TRANSPORTS = frozenset({"simulated", "replay", "live"})
 
 
@@ -182,6 +183,7 @@ def build_summary(trials: pd.DataFrame, *, scenarios: Mapping[str, ScenarioInfo]
         "groups": groups, "verdicts": [v.to_json() for v in verdicts],
         "comparisons": model_pairs(df, seed=seed, resamples=resamples),
         "frontier": frontier(df),
+        "budget_story": budget_story(groups, df, seed=seed, resamples=resamples),
     }
     return jsonable(summary), verdicts
 
