@@ -1,4 +1,5 @@
-"""The report's four charts, drawn with matplotlib's Agg backend into PNG bytes.
+"""The report's charts, drawn with matplotlib's Agg backend into PNG bytes: four for
+every run, and the budget story for a run with budgets and without.
 
 Every chart is drawn from arrays reduced first (a histogram's counts, a few hundred
 quantiles per model, one point per model), so a million trials cost little more than a
