@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness._cpus import usable_cpus
 from harness.errors import HarnessError, UsageError
+
+if TYPE_CHECKING:
+    from harness.runner import Budgets
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -79,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="fault profile for every scenario: none, flaky-tools, hostile-tools, "
                      "api-brownout, crashy, chaos, a registered one or package.module:attr "
                      "(default: each scenario's own)")
+    run.add_argument("--budgets", metavar="on,off", default=None,
+                     help="run every trial with the agent's budget limits (on), with every "
+                     "limit removed (off), or both, paired on the same seeds (on,off); "
+                     "default on")
+    run.add_argument("--no-budgets", action="store_true",
+                     help="the same as --budgets off: every budget limit removed")
     run.add_argument("--concurrency", type=int, default=32, metavar="C",
                      help="trials in flight at once in each process")
     run.add_argument("--workers", type=int, default=None, metavar="N",
@@ -236,13 +245,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.cassettes is not None and not args.cassettes.strip():
         raise UsageError("--cassettes: the path is empty")
     name = check_name(args.name) if args.name is not None else default_name(args.paths)
+    budgets = _budgets(args.budgets, args.no_budgets)
     opts = SuiteOptions(
         paths=tuple(args.paths), models=tuple(args.model), trials=args.trials, seed=args.seed,
         faults=args.faults, concurrency=args.concurrency, transport=args.transport,
         out=Path(args.out) if args.out is not None else None, name=name,
         cassettes=Path(args.cassettes) if args.cassettes is not None else None,
         resume=args.resume, workers=args.workers, record=args.record,
-        tracing=not args.no_trace,
+        tracing=not args.no_trace, budgets=budgets,
         **({} if args.fsync_interval is None else {"fsync_interval_s": args.fsync_interval}),
     )
     result = run_suite(opts)
@@ -250,6 +260,19 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\n{len(result.results)} trials; results in {result.out / 'trials.jsonl'}; "
           f"report in {result.out / 'report.html'}")
     return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _budgets(given: str | None, off: bool) -> tuple[Budgets, ...]:
+    """``--budgets`` and ``--no-budgets`` (``--budgets off``), which must not disagree."""
+    from harness.runner import parse_budgets
+
+    if given is None:
+        return ("off",) if off else ("on",)
+    variants = parse_budgets(given)
+    if off and variants != ("off",):
+        raise UsageError(f"--no-budgets means --budgets off, not --budgets {given}: "
+                         "give one of them")
+    return variants
 
 
 def entry() -> None:
