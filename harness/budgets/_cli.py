@@ -1,0 +1,216 @@
+"""``harness budgets RUN``: per-scenario limits from a measured run, what they would have
+cost in completion there, and (``--write``) the scenario files updated to hold them.
+
+Writing is all or nothing: every scenario file is read, checked against the SHA-256 the
+run recorded and edited in memory before the first one is replaced, so a file changed
+since the run (whose measurements may no longer describe it) stops the command with
+nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from pydantic import ValidationError
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from harness._files import read_regular, write_atomic
+from harness.budgets._propose import LimitProposal, Proposal, TooFewTrials, propose
+from harness.budgets._runs import Selection, read_run, scenario_file, select
+from harness.budgets._write import set_limits
+from harness.core import RunLimits
+from harness.errors import ConfigError, UsageError
+from harness.report._format import interval, pct
+from harness.scenario._yaml import MAX_FILE_BYTES
+
+EXIT_OK = 0
+DEFAULT_QUANTILE = 0.99
+DEFAULT_MARGIN = 1.2
+
+
+@dataclass(frozen=True)
+class _Row:
+    selection: Selection
+    proposal: Proposal
+    current: dict[str, Any] | None
+    """The limits the scenario file holds now (``None``: the file cannot be read here)."""
+
+
+def check_options(quantile: float, margin: float) -> None:
+    if not (math.isfinite(quantile) and 0 < quantile < 1):
+        raise UsageError(f"--quantile must be between 0 and 1 (exclusive), not {quantile}")
+    if not (math.isfinite(margin) and margin >= 1):
+        raise UsageError(f"--margin must be a finite number of at least 1, not {margin}")
+
+
+def _current(path: Path) -> dict[str, Any] | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        limits = data["agent"].get("limits") or {}
+        return dict(limits) if isinstance(limits, dict) else None
+    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _label(q: float) -> str:
+    return f"P{q * 100:.10g}"
+
+
+def _amount(p: LimitProposal, v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if p.kind.limit == "cost_usd":
+        return f"${float(v):.5f}" if not isinstance(v, str) else f"${v}"
+    if p.kind.limit == "wall_time_s":
+        return f"{float(v):.1f} s" if not isinstance(v, str) else f"{v} s"
+    if isinstance(v, str):
+        return f"{int(v):,}"
+    return f"{float(v):,.1f}".removesuffix(".0")
+
+
+def _limits_table(rows: Sequence[_Row], quantile: float, margin: float, plain: bool) -> Table:
+    t = Table(box=None if plain else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+              title=None if plain else f"Proposed limits: {_label(quantile)} of the trials "
+              f"that met their goal x {margin:g}")
+    for name, number in (("scenario", False), ("limit", False), ("now", True),
+                         (f"{_label(quantile)} (goal met)", True), ("proposed", True),
+                         ("goal-met trials it cuts", True)):
+        t.add_column(name, justify="right" if number else "left", no_wrap=number)
+    for row in rows:
+        for i, p in enumerate(row.proposal.limits):
+            now = "-" if row.current is None else _amount(p, row.current.get(p.kind.limit))
+            if row.current is not None and row.current.get(p.kind.limit) is None:
+                now = "none"
+            cut = "-" if p.limit is None else (
+                f"{p.cut} of {p.measured} ({p.cut / p.measured:.1%})")
+            t.add_row(row.selection.scenario if i == 0 else "", p.kind.limit, now,
+                      _amount(p, p.quantile_value), _amount(p, p.text() or None), cut)
+    return t
+
+
+def _completion_table(rows: Sequence[_Row], plain: bool) -> Table:
+    t = Table(box=None if plain else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+              title=None if plain else "Completion in this run")
+    for name, number in (("scenario", False), ("model", False), ("faults", False),
+                         ("trials", True), ("goal met (95% CI)", True),
+                         ("within all proposed limits (95% CI)", True)):
+        t.add_column(name, justify="right" if number else "left", no_wrap=number)
+    for row in rows:
+        s, p = row.selection, row.proposal
+        t.add_row(s.scenario, s.model, s.fault_profile, str(p.trials),
+                  f"{pct(p.completion)} {interval(p.completion_ci)}",
+                  f"{pct(p.projected)} {interval(p.projected_ci)}")
+    return t
+
+
+def _notes(rows: Sequence[_Row]) -> list[str]:
+    out = []
+    for row in rows:
+        s, p = row.selection, row.proposal
+        if s.unbudgeted:
+            out.append(f"{s.scenario}: from {p.trials} trials run with every limit off "
+                       "(--no-budgets): the whole distribution of use.")
+        elif p.exhausted:
+            out.append(f"{s.scenario}: from a budgeted run in which {p.exhausted} of "
+                       f"{p.trials} trials ran out of a limit: use is censored at the old "
+                       "limits, so these proposals can be low; a --no-budgets run measures "
+                       "it whole.")
+    return out
+
+
+def print_budgets(rows: Sequence[_Row], quantile: float, margin: float,
+                  file: IO[str] | None = None) -> None:
+    stream = file or sys.stdout
+    plain = not stream.isatty()
+    buf = io.StringIO()
+    console = (Console(file=buf, width=200, color_system=None, force_terminal=False,
+                       highlight=False, soft_wrap=True) if plain
+               else Console(file=stream, highlight=False))
+    console.print(_limits_table(rows, quantile, margin, plain))
+    console.print()
+    console.print(_completion_table(rows, plain))
+    console.print()
+    console.print(f"Rows used: each scenario's configured model under the none fault profile "
+                  f"unless --model/--faults say otherwise. A trial is cut off when it used "
+                  f"more than a limit. Limits: {_label(quantile)} x {margin:g}, counts "
+                  "rounded up to whole numbers, dollars and seconds up to 3 significant "
+                  "figures.", soft_wrap=plain)
+    for note in _notes(rows):
+        console.print(note, soft_wrap=plain)
+    if plain:
+        stream.write("\n".join(ln.rstrip() for ln in buf.getvalue().splitlines()) + "\n")
+
+
+def _planned_writes(run_rows: Sequence[_Row], run: Any) -> list[tuple[Path, str]]:
+    """Every file's new text, or the first reason not to write any."""
+    changed: list[str] = []
+    out: list[tuple[Path, str]] = []
+    for row in run_rows:
+        path, recorded = scenario_file(run, row.selection.scenario)
+        if not path.is_file():
+            raise UsageError(f"{path}: the scenario file of {row.selection.scenario} is not "
+                             "there (run.json records it relative to the folder the run was "
+                             "started from: run harness budgets from there); nothing written")
+        raw = read_regular(path, limit=MAX_FILE_BYTES, what="a scenario file")
+        if _sha(raw) != recorded:
+            changed.append(str(path))
+            continue
+        values = row.proposal.texts()
+        try:
+            RunLimits(**row.proposal.values())
+        except ValidationError as err:
+            raise UsageError(f"{path}: the proposed limits are out of bounds "
+                             f"({err.errors()[0]['msg']}); nothing written") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError("not UTF-8 text", file=str(path)) from None
+        out.append((path, set_limits(text, values, file=str(path))))
+    if changed:
+        raise UsageError(f"{', '.join(changed)}: changed since the run (its SHA-256 differs "
+                         "from run.json's), so the run no longer measures it; nothing written")
+    return out
+
+
+def _sha(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def budgets_main(args: argparse.Namespace) -> int:
+    check_options(args.quantile, args.margin)
+    run = read_run(args.run)
+    selections = select(run, model=args.model, fault_profile=args.faults)
+    rows: list[_Row] = []
+    short: list[str] = []
+    for s in selections:
+        try:
+            proposal = propose(s.trials, args.quantile, args.margin)
+        except TooFewTrials as err:
+            short.append(f"{s.scenario} has {len(s.trials)} trials of which {err.have} met "
+                         f"their goal, {err.need} needed")
+            continue
+        path, _ = scenario_file(run, s.scenario) if s.scenario in run.identity[
+            "scenarios"] else (None, "")
+        rows.append(_Row(s, proposal, _current(path) if path is not None else None))
+    if short:
+        raise UsageError(f"{run.folder}: too few trials to estimate the {args.quantile:g} "
+                         f"quantile (ceil(1/(1-q)) trials that met their goal): "
+                         f"{'; '.join(short)}; run more with --trials or lower --quantile")
+    print_budgets(rows, args.quantile, args.margin)
+    if args.write:
+        writes = _planned_writes(rows, run)
+        for path, text in writes:
+            write_atomic(path, text.encode("utf-8"))
+            print(f"wrote agent.limits in {path}")
+    return EXIT_OK
