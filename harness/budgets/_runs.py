@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from harness.budgets._propose import KINDS, Trial
 from harness.errors import UsageError
 from harness.report import load_trials
@@ -33,9 +31,9 @@ OPTION = {"model": "--model", "fault_profile": "--faults"}
 class Run:
     folder: Path
     identity: dict[str, Any]
-    trials: pd.DataFrame
-    budgets: dict[tuple[str, str, str, int], str | None]
-    """Each row's ``budgets`` field by (scenario, model, fault profile, trial)."""
+    rows: tuple[dict[str, Any], ...]
+    """The lines of ``trials.jsonl`` as written (checked against the schema first), with
+    the fields the report's reader does not keep, such as ``budgets``."""
 
 
 @dataclass(frozen=True)
@@ -62,63 +60,49 @@ def read_run(path: str | Path) -> Run:
         raise UsageError(f"{meta}: not a run.json ({err})") from None
     if not isinstance(identity, dict) or not isinstance(identity.get("scenarios"), dict):
         raise UsageError(f"{meta}: not a run.json written by harness run (no scenarios)")
-    trials = load_trials(tfile)
-    if trials.empty:
+    load_trials(tfile)  # the schema, checked line by line with the line named
+    rows = tuple(json.loads(line) for line in tfile.read_text(encoding="utf-8").splitlines()
+                 if line.strip())
+    if not rows:
         raise UsageError(f"{tfile}: no trials yet")
-    budgets: dict[tuple[str, str, str, int], str | None] = {}
-    for line in tfile.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)  # load_trials has checked every line
-            if "budgets" in row:
-                budgets[(row["scenario"], row["model"], row.get("fault_profile") or "",
-                         row["trial"])] = row["budgets"]
-    return Run(folder, identity, trials, budgets)
+    return Run(folder, identity, rows)
 
 
-def _choose(rows: pd.DataFrame, column: str, wanted: str | None, scenario: str) -> pd.DataFrame:
-    present = sorted(str(v) for v in rows[column].dropna().unique())
+def _choose(rows: list[dict[str, Any]], column: str, wanted: str | None, scenario: str
+            ) -> tuple[list[dict[str, Any]], str]:
+    present = sorted({str(r.get(column)) for r in rows if r.get(column) is not None})
     if wanted == ALL or not present:
-        return rows
+        return rows, (present[0] if len(present) == 1 else ALL if present else "n/a")
     pick = wanted or (DEFAULTS[column] if DEFAULTS[column] in present
                       else present[0] if len(present) == 1 else None)
+    what = column.replace("_", " ")
     if pick is None:
-        raise UsageError(f"scenario {scenario} ran with {column.replace('_', ' ')}s "
-                         f"{', '.join(present)}: choose one with {OPTION[column]} "
-                         f"(or {OPTION[column]} {ALL} to pool them)")
+        raise UsageError(f"scenario {scenario} ran with {what}s {', '.join(present)}: "
+                         f"choose one with {OPTION[column]} (or {OPTION[column]} {ALL} to "
+                         "pool them)")
     if pick not in present:
-        raise UsageError(f"scenario {scenario} has no trials with {column.replace('_', ' ')} "
-                         f"{pick} (it has {', '.join(present)})")
-    return rows[rows[column] == pick]
+        raise UsageError(f"scenario {scenario} has no trials with {what} {pick} "
+                         f"(it has {', '.join(present)})")
+    return [r for r in rows if r.get(column) == pick], pick
+
+
+def _trial(row: dict[str, Any]) -> Trial:
+    return Trial(goal_met=bool(row["goal_met"]),
+                 used={k.limit: None if row.get(k.field) is None else float(row[k.field])
+                       for k in KINDS},
+                 exhausted_limit=row.get("exhausted_limit"))
 
 
 def select(run: Run, *, model: str | None, fault_profile: str | None) -> list[Selection]:
     """The trials each scenario's limits are proposed from, scenarios in name order."""
     out: list[Selection] = []
-    for scenario in sorted(run.trials["scenario"].unique()):
-        rows = run.trials[run.trials["scenario"] == scenario]
-        rows = _choose(rows, "model", model, scenario)
-        rows = _choose(rows, "fault_profile", fault_profile, scenario)
-        off = [run.budgets.get((str(sc), str(m), str(f or ""), int(t))) == "off"
-               for sc, m, f, t in zip(rows["scenario"], rows["model"], rows["fault_profile"],
-                                      rows["trial"], strict=True)]
-        unbudgeted = any(off)
-        if unbudgeted:
-            rows = rows[off]
-        trials = tuple(
-            Trial(goal_met=bool(r["goal_met"]),
-                  used={k.limit: (None if pd.isna(r[k.field]) else float(r[k.field]))
-                        for k in KINDS},
-                  exhausted_limit=r["exhausted_limit"] if isinstance(r["exhausted_limit"], str)
-                  else None)
-            for r in rows.to_dict("records"))
-
-        def label(column: str, wanted: str | None, rows: pd.DataFrame = rows) -> str:
-            present = sorted(str(v) for v in rows[column].dropna().unique())
-            return ALL if wanted == ALL and len(present) != 1 else (
-                present[0] if present else "n/a")
-
-        out.append(Selection(str(scenario), label("model", model),
-                             label("fault_profile", fault_profile), unbudgeted, trials))
+    for scenario in sorted({str(r["scenario"]) for r in run.rows}):
+        rows = [r for r in run.rows if r["scenario"] == scenario]
+        rows, m = _choose(rows, "model", model, scenario)
+        rows, f = _choose(rows, "fault_profile", fault_profile, scenario)
+        off = [r for r in rows if r.get("budgets") == "off"]
+        out.append(Selection(scenario, m, f, bool(off),
+                             tuple(_trial(r) for r in (off or rows))))
     return out
 
 
