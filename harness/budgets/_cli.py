@@ -141,8 +141,9 @@ def print_budgets(rows: Sequence[_Row], quantile: float, margin: float,
     console.print()
     console.print(_completion_table(rows, plain))
     console.print()
-    console.print(f"Rows used: each scenario's configured model under the none fault profile "
-                  f"unless --model/--faults say otherwise. A trial is cut off when it used "
+    console.print(f"Rows used: the model and fault profile shown (by default the configured "
+                  f"model under none, or the run's only one; 'all' when pooled with --model "
+                  f"all or --faults all). A trial is cut off when it used "
                   f"more than a limit. Limits: {_label(quantile)} x {margin:g}, counts "
                   "rounded up to whole numbers, dollars and seconds up to 3 significant "
                   "figures.", soft_wrap=plain)

@@ -199,3 +199,14 @@ def test_write_refuses_a_changed_file_and_writes_nothing(
     calls = [ln.split()[:3] for ln in capsys.readouterr().out.splitlines()
              if ln.startswith(("a ", "b ")) and "llm_calls" in ln]
     assert calls == [["a", "llm_calls", "100,000"], ["b", "llm_calls", "-"]]  # now: unknown
+
+
+def test_one_file_that_cannot_be_edited_stops_every_write(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = {n: _scenario(tmp_path, n) for n in ("a", "b")}
+    files["b"].write_text("agent: {entry: pkg.mod:run, limits: {llm_calls: 3}}\n")
+    run = _run(tmp_path / "run", files, [_row(n, t) for n in files for t in range(10)])
+    before = {n: f.read_bytes() for n, f in files.items()}
+    assert main(["budgets", str(run), "--quantile", "0.9", "--write"]) == 2
+    assert f"{files['b']}:1, field 'agent': agent is a flow mapping" in _err(capsys)
+    assert {n: f.read_bytes() for n, f in files.items()} == before
