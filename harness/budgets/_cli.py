@@ -27,7 +27,7 @@ from rich.table import Table
 
 from harness._files import read_regular, write_atomic
 from harness.budgets._propose import LimitProposal, Proposal, TooFewTrials, propose
-from harness.budgets._runs import Selection, read_run, scenario_file, select
+from harness.budgets._runs import Run, Selection, read_run, scenario_file, select
 from harness.budgets._write import set_limits
 from harness.core import RunLimits
 from harness.errors import ConfigError, UsageError
@@ -45,6 +45,8 @@ class _Row:
     proposal: Proposal
     current: dict[str, Any] | None
     """The limits the scenario file holds now (``None``: the file cannot be read here)."""
+    changed: bool = False
+    """Whether the file differs from the one the run measured."""
 
 
 def check_options(quantile: float, margin: float) -> None:
@@ -54,13 +56,22 @@ def check_options(quantile: float, margin: float) -> None:
         raise UsageError(f"--margin must be a finite number of at least 1, not {margin}")
 
 
-def _current(path: Path) -> dict[str, Any] | None:
+def _current(run: Run, scenario: str) -> tuple[dict[str, Any] | None, bool]:
+    """The limits the scenario's file holds now, and whether it changed since the run."""
+    entry = run.identity["scenarios"].get(scenario)
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        return None, False
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_regular(entry["file"], limit=MAX_FILE_BYTES, what="a scenario file")
+        data = yaml.safe_load(raw.decode("utf-8"))
         limits = data["agent"].get("limits") or {}
-        return dict(limits) if isinstance(limits, dict) else None
-    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError):
-        return None
+    except (UsageError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None, False
+    if not isinstance(limits, dict):
+        return None, False
+    numbers = {k: v for k, v in limits.items()  # anything else is the loader's to refuse
+               if isinstance(v, int | float) and not isinstance(v, bool)}
+    return numbers, _sha(raw) != entry.get("sha256")
 
 
 def _label(q: float) -> str:
@@ -118,6 +129,9 @@ def _notes(rows: Sequence[_Row]) -> list[str]:
     out = []
     for row in rows:
         s, p = row.selection, row.proposal
+        if row.changed:
+            out.append(f"{s.scenario}: its scenario file changed since the run (the 'now' "
+                       "column shows it as it is; --write would refuse it).")
         if s.unbudgeted:
             out.append(f"{s.scenario}: from {p.trials} trials run with every limit off "
                        "(--no-budgets): the whole distribution of use.")
@@ -153,7 +167,7 @@ def print_budgets(rows: Sequence[_Row], quantile: float, margin: float,
         stream.write("\n".join(ln.rstrip() for ln in buf.getvalue().splitlines()) + "\n")
 
 
-def _planned_writes(run_rows: Sequence[_Row], run: Any) -> list[tuple[Path, str]]:
+def _planned_writes(run_rows: Sequence[_Row], run: Run) -> list[tuple[Path, str]]:
     """Every file's new text, or the first reason not to write any."""
     changed: list[str] = []
     out: list[tuple[Path, str]] = []
@@ -201,9 +215,7 @@ def budgets_main(args: argparse.Namespace) -> int:
             short.append(f"{s.scenario} has {len(s.trials)} trials of which {err.have} met "
                          f"their goal, {err.need} needed")
             continue
-        path, _ = scenario_file(run, s.scenario) if s.scenario in run.identity[
-            "scenarios"] else (None, "")
-        rows.append(_Row(s, proposal, _current(path) if path is not None else None))
+        rows.append(_Row(s, proposal, *_current(run, s.scenario)))
     if short:
         raise UsageError(f"{run.folder}: too few trials to estimate the {args.quantile:g} "
                          f"quantile (ceil(1/(1-q)) trials that met their goal): "

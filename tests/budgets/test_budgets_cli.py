@@ -192,6 +192,9 @@ def test_write_refuses_a_changed_file_and_writes_nothing(
     assert str(files["a"]) not in err
     assert {n: f.read_bytes() for n, f in files.items()} == before  # a and c untouched too
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml", "c.yaml", "run"]
+    assert main(["budgets", str(run), "--quantile", "0.9"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "b: its scenario file changed since the run" in out and "a: its" not in out
     files["b"].unlink()
     assert main(["budgets", str(run), "--quantile", "0.9", "--write"]) == 2
     assert f"{files['b']}: the scenario file of b is not there" in _err(capsys)
