@@ -26,10 +26,16 @@ from rich.console import Console
 from rich.table import Table
 
 from harness._files import read_regular, write_atomic
-from harness.budgets._propose import LimitProposal, Proposal, TooFewTrials, propose
+from harness.budgets._propose import (
+    LimitProposal,
+    Proposal,
+    TooFewTrials,
+    passing,
+    propose,
+)
 from harness.budgets._runs import Run, Selection, read_run, scenario_file, select
 from harness.budgets._write import set_limits
-from harness.core import RunLimits
+from harness.core import EscalationRules, RunLimits
 from harness.errors import ConfigError, UsageError
 from harness.report._format import interval, pct
 from harness.scenario._yaml import MAX_FILE_BYTES
@@ -47,6 +53,8 @@ class _Row:
     """The limits the scenario file holds now (``None``: the file cannot be read here)."""
     changed: bool = False
     """Whether the file differs from the one the run measured."""
+    fraction: float | None = None
+    """The scenario's ``budget_fraction`` (the ``budget_threshold`` rule), if it has one."""
 
 
 def check_options(quantile: float, margin: float) -> None:
@@ -56,22 +64,29 @@ def check_options(quantile: float, margin: float) -> None:
         raise UsageError(f"--margin must be a finite number of at least 1, not {margin}")
 
 
-def _current(run: Run, scenario: str) -> tuple[dict[str, Any] | None, bool]:
-    """The limits the scenario's file holds now, and whether it changed since the run."""
+def _current(run: Run, scenario: str) -> tuple[dict[str, Any] | None, bool, float | None]:
+    """The limits the scenario's file holds now, whether it changed since the run, and
+    the share of a limit at which its runtime asks a person (none for an own-loop agent,
+    which has no such rule; the default when the file cannot be read)."""
+    default = EscalationRules().budget_fraction
     entry = run.identity["scenarios"].get(scenario)
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        return None, False
+        return None, False, default
     try:
         raw = read_regular(entry["file"], limit=MAX_FILE_BYTES, what="a scenario file")
-        data = yaml.safe_load(raw.decode("utf-8"))
-        limits = data["agent"].get("limits") or {}
+        agent = yaml.safe_load(raw.decode("utf-8"))["agent"]
+        limits = agent.get("limits") or {}
+        fraction = None if "entry" in agent else (agent.get("escalation") or {}).get(
+            "budget_fraction", default)
     except (UsageError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError):
-        return None, False
+        return None, False, default
     if not isinstance(limits, dict):
-        return None, False
+        return None, False, default
     numbers = {k: v for k, v in limits.items()  # anything else is the loader's to refuse
                if isinstance(v, int | float) and not isinstance(v, bool)}
-    return numbers, _sha(raw) != entry.get("sha256")
+    if not isinstance(fraction, int | float) or isinstance(fraction, bool):
+        fraction = None
+    return numbers, _sha(raw) != entry.get("sha256"), fraction
 
 
 def _label(q: float) -> str:
@@ -132,6 +147,14 @@ def _notes(rows: Sequence[_Row]) -> list[str]:
         if row.changed:
             out.append(f"{s.scenario}: its scenario file changed since the run (the 'now' "
                        "column shows it as it is; --write would refuse it).")
+        hits = 0 if row.fraction is None else passing(s.trials, p.values(), row.fraction)
+        if row.fraction is not None and hits:
+            out.append(f"{s.scenario}: {hits} of the {p.kept} goal-met trials within these "
+                       f"limits would pass {row.fraction:.0%} of one, where the runtime "
+                       "asks a person (budget_threshold): those wait on the person, whose "
+                       "time counts against wall_time_s, so completion can fall below the "
+                       f"projection; a --margin above {1 / row.fraction:.3g} keeps every "
+                       "trial up to the quantile below it.")
         if s.unbudgeted:
             out.append(f"{s.scenario}: from {p.trials} trials run with every limit off "
                        "(--no-budgets): the whole distribution of use.")

@@ -179,3 +179,15 @@ def cut_off(trial: Trial, caps: Mapping[str, float]) -> bool:
     as the runtime lets a run reach a limit but never pass it)."""
     return any((v := trial.used.get(k)) is not None and float(v) > cap
                for k, cap in caps.items())
+
+
+def passing(trials: Sequence[Trial], caps: Mapping[str, float], fraction: float) -> int:
+    """Goal-met trials that would pass ``fraction`` of a limit while within all of them.
+
+    The runtime asks a person once a run has spent ``budget_fraction`` of any limit (the
+    ``budget_threshold`` rule, 0.8 by default): under limits this close, such a trial is
+    no longer the one measured, as it now waits on a person and their time counts
+    against the wall-time limit."""
+    return sum(1 for t in trials if t.goal_met and not cut_off(t, caps) and any(
+        (v := t.used.get(k)) is not None and cap > 0 and float(v) >= fraction * cap
+        for k, cap in caps.items()))

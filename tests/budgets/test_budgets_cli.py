@@ -121,6 +121,9 @@ def test_the_table_and_the_rows_it_proposes_from(tmp_path: Path,
     done = next(ln for ln in out.splitlines() if ln.startswith("a ") and "[" in ln)
     assert done.split() == ["a", "configured", "none", "10", "100%", "[0.72,", "1.00]",
                             "90%", "[0.60,", "0.98]"]  # 9 of 10 kept within every limit
+    notes = " ".join(out.split())
+    assert "a: 9 of the 9 goal-met trials within these limits would pass 80% of one" in notes
+    assert "a --margin above 1.25" in notes
     assert main(["budgets", str(run), "--quantile", "0.9", "--model", "all",
                  "--faults", "all"]) == 0
     out = capsys.readouterr().out

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.budgets import KINDS, TooFewTrials, Trial, needed_trials, propose
-from harness.budgets._propose import cut_off, limit_for
+from harness.budgets._propose import cut_off, limit_for, passing
 from harness.metrics import percentile, wilson
 
 
@@ -65,6 +65,12 @@ def test_limits_cover_the_quantile_cut_only_above_it_and_grow_with_the_margin(
     assert wider.kept >= p.kept
     assert p.kept == sum(1 for t in met if not cut_off(t, p.values()))
     assert p.projected_ci == wilson(p.kept, p.trials)
+    assert passing(trials, p.values(), 0.8) <= p.kept
+    if margin > 1.25:  # no trial up to the quantile reaches 80% of a limit
+        for lp in p.limits:
+            used = [t.used[lp.kind.limit] for t in met]
+            below = [v for v in used if v is not None and v <= (lp.quantile_value or 0)]
+            assert lp.value is None or all(v < 0.8 * lp.value for v in below if v > 0)
     assert p.completion_ci == wilson(p.goal_met, p.trials)
 
 
@@ -116,3 +122,11 @@ def test_reaching_a_limit_is_not_being_cut_off() -> None:
 def test_a_margin_below_one_or_not_finite_is_refused(margin: float) -> None:
     with pytest.raises(ValueError, match="margin"):
         propose([_trial(True, llm_calls=1)] * 2, 0.5, margin)
+
+
+def test_trials_that_would_pass_the_threshold_are_counted() -> None:
+    trials = [_trial(True, llm_calls=n) for n in (5, 7, 8, 10, 11)] + [_trial(False, llm_calls=9)]
+    caps = {"llm_calls": 10}
+    assert passing(trials, caps, 0.8) == 2  # 8 and 10 reach 80%; 11 is cut off; 9 failed
+    assert passing(trials, caps, 0.5) == 4
+    assert passing(trials, {"llm_calls": 0}, 0.8) == 0  # a zero limit cuts, never alerts
