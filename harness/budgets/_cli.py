@@ -13,6 +13,8 @@ import argparse
 import hashlib
 import io
 import math
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,8 +43,6 @@ from harness.report._format import interval, pct
 from harness.scenario._yaml import MAX_FILE_BYTES
 
 EXIT_OK = 0
-DEFAULT_QUANTILE = 0.99
-DEFAULT_MARGIN = 1.2
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def _planned_writes(run_rows: Sequence[_Row], run: Run) -> list[tuple[Path, str]
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ConfigError("not UTF-8 text", file=str(path)) from None
-        out.append((path, set_limits(text, values, file=str(path))))
+        out.append((path, set_limits(text, values, file=str(path))))  # nothing written yet
     if changed:
         raise UsageError(f"{', '.join(changed)}: changed since the run (its SHA-256 differs "
                          "from run.json's), so the run no longer measures it; nothing written")
@@ -247,6 +247,10 @@ def budgets_main(args: argparse.Namespace) -> int:
     if args.write:
         writes = _planned_writes(rows, run)
         for path, text in writes:
-            write_atomic(path, text.encode("utf-8"))
+            # the file a link points at is the one updated, with the permissions it had
+            target = path.resolve()
+            mode = stat.S_IMODE(target.stat().st_mode)
+            write_atomic(target, text.encode("utf-8"))
+            os.chmod(target, mode)
             print(f"wrote agent.limits in {path}")
     return EXIT_OK

@@ -216,3 +216,16 @@ def test_one_file_that_cannot_be_edited_stops_every_write(
     assert main(["budgets", str(run), "--quantile", "0.9", "--write"]) == 2
     assert f"{files['b']}:1, field 'agent': agent is a flow mapping" in _err(capsys)
     assert {n: f.read_bytes() for n, f in files.items()} == before
+
+
+def test_write_follows_a_link_and_keeps_the_permissions(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real = _scenario(tmp_path, "real")
+    real.chmod(0o600)
+    link = tmp_path / "a.yaml"
+    link.symlink_to(real.name)
+    run = _run(tmp_path / "run", {"a": link}, [_row("a", t) for t in range(10)])
+    assert main(["budgets", str(run), "--quantile", "0.9", "--write"]) == 0
+    capsys.readouterr()
+    assert link.is_symlink() and "llm_calls: 10" in real.read_text()
+    assert real.stat().st_mode & 0o777 == 0o600
