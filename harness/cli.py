@@ -137,6 +137,24 @@ def _parser() -> argparse.ArgumentParser:
                      "MODEL-DOMAIN.json)")
     imp.add_argument("--domain", metavar="D", help="airline, retail (default: from FILE's name)")
 
+    bud = sub.add_parser("budgets", help="propose per-scenario limits from a measured run, "
+                         "show what completion each would have cost, and write them")
+    bud.add_argument("run", metavar="RUN", help="a run folder (run.json and trials.jsonl)")
+    bud.add_argument("--quantile", type=float, default=0.99, metavar="Q",
+                     help="quantile of the goal-met trials' use to start from, in (0, 1); "
+                     "needs at least ceil(1/(1-Q)) goal-met trials of each scenario")
+    bud.add_argument("--margin", type=float, default=1.2, metavar="M",
+                     help="factor over the quantile, at least 1")
+    bud.add_argument("--model", metavar="M",
+                     help="propose from this model's trials, or 'all' to pool every model "
+                     "(default: configured, or the run's only model)")
+    bud.add_argument("--faults", metavar="PROFILE",
+                     help="propose from this fault profile's trials, or 'all' (default: "
+                     "none, or the run's only profile)")
+    bud.add_argument("--write", action="store_true",
+                     help="set agent.limits in each scenario file in place (comments and "
+                     "layout kept); refused if a file changed since the run")
+
     fz = sub.add_parser("fuzz", help="search fault schedules for invariant violations")
     fz.add_argument("scenario", metavar="SCENARIO", help="the scenario file to fuzz")
     fz.add_argument("--examples", type=int, default=100, metavar="N",
@@ -201,6 +219,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         mains = {"report": report_main, "compare": compare_main, "import": import_main}
         return mains[args.command](args)
+    if args.command == "budgets":
+        from harness.budgets._cli import budgets_main
+
+        return budgets_main(args)
     if args.command == "fuzz":
         from harness.fuzz import fuzz_main
 
