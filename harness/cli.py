@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness._cpus import usable_cpus
 from harness.errors import HarnessError, UsageError
+
+if TYPE_CHECKING:
+    from harness.runner import Budgets
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -79,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="fault profile for every scenario: none, flaky-tools, hostile-tools, "
                      "api-brownout, crashy, chaos, a registered one or package.module:attr "
                      "(default: each scenario's own)")
+    run.add_argument("--budgets", metavar="on,off", default=None,
+                     help="run every trial with the agent's budget limits (on), with every "
+                     "limit removed (off), or both, paired on the same seeds (on,off); "
+                     "default on")
+    run.add_argument("--no-budgets", action="store_true",
+                     help="the same as --budgets off: every budget limit removed")
     run.add_argument("--concurrency", type=int, default=32, metavar="C",
                      help="trials in flight at once in each process")
     run.add_argument("--workers", type=int, default=None, metavar="N",
@@ -127,6 +136,24 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--model", metavar="M", help="model name (default: from FILE's name, "
                      "MODEL-DOMAIN.json)")
     imp.add_argument("--domain", metavar="D", help="airline, retail (default: from FILE's name)")
+
+    bud = sub.add_parser("budgets", help="propose per-scenario limits from a measured run, "
+                         "show what completion each would have cost, and write them")
+    bud.add_argument("run", metavar="RUN", help="a run folder (run.json and trials.jsonl)")
+    bud.add_argument("--quantile", type=float, default=0.99, metavar="Q",
+                     help="quantile of the goal-met trials' use to start from, in (0, 1); "
+                     "needs at least ceil(1/(1-Q)) goal-met trials of each scenario")
+    bud.add_argument("--margin", type=float, default=1.2, metavar="M",
+                     help="factor over the quantile, at least 1")
+    bud.add_argument("--model", metavar="M",
+                     help="propose from this model's trials, or 'all' to pool every model "
+                     "(default: configured, or the run's only model)")
+    bud.add_argument("--faults", metavar="PROFILE",
+                     help="propose from this fault profile's trials, or 'all' (default: "
+                     "none, or the run's only profile)")
+    bud.add_argument("--write", action="store_true",
+                     help="set agent.limits in each scenario file in place (comments and "
+                     "layout kept); refused if a file changed since the run")
 
     fz = sub.add_parser("fuzz", help="search fault schedules for invariant violations")
     fz.add_argument("scenario", metavar="SCENARIO", help="the scenario file to fuzz")
@@ -192,6 +219,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         mains = {"report": report_main, "compare": compare_main, "import": import_main}
         return mains[args.command](args)
+    if args.command == "budgets":
+        from harness.budgets._cli import budgets_main
+
+        return budgets_main(args)
     if args.command == "fuzz":
         from harness.fuzz import fuzz_main
 
@@ -236,13 +267,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.cassettes is not None and not args.cassettes.strip():
         raise UsageError("--cassettes: the path is empty")
     name = check_name(args.name) if args.name is not None else default_name(args.paths)
+    budgets = _budgets(args.budgets, args.no_budgets)
     opts = SuiteOptions(
         paths=tuple(args.paths), models=tuple(args.model), trials=args.trials, seed=args.seed,
         faults=args.faults, concurrency=args.concurrency, transport=args.transport,
         out=Path(args.out) if args.out is not None else None, name=name,
         cassettes=Path(args.cassettes) if args.cassettes is not None else None,
         resume=args.resume, workers=args.workers, record=args.record,
-        tracing=not args.no_trace,
+        tracing=not args.no_trace, budgets=budgets,
         **({} if args.fsync_interval is None else {"fsync_interval_s": args.fsync_interval}),
     )
     result = run_suite(opts)
@@ -250,6 +282,19 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\n{len(result.results)} trials; results in {result.out / 'trials.jsonl'}; "
           f"report in {result.out / 'report.html'}")
     return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _budgets(given: str | None, off: bool) -> tuple[Budgets, ...]:
+    """``--budgets`` and ``--no-budgets`` (``--budgets off``), which must not disagree."""
+    from harness.runner import parse_budgets
+
+    if given is None:
+        return ("off",) if off else ("on",)
+    variants = parse_budgets(given)
+    if off and variants != ("off",):
+        raise UsageError(f"--no-budgets means --budgets off, not --budgets {given}: "
+                         "give one of them")
+    return variants
 
 
 def entry() -> None:

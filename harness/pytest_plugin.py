@@ -22,7 +22,7 @@ Run with plain ``pytest`` (testpaths plus the configured scenario paths), or
 
 Options: ``--harness-trials N``, ``--harness-seed S``, ``--harness-transport
 simulated|replay|live``, ``--harness-faults PROFILE``, ``--harness-model M``
-(repeatable), ``--harness-out DIR``, and ``--live``.
+(repeatable), ``--harness-budgets on|off|on,off``, ``--harness-out DIR``, and ``--live``.
 
 Live model calls stay switched off for the whole session (``harness.llm``'s
 live-call switch) unless the run passes ``--live``; a test marked
@@ -73,6 +73,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-model", action="append", default=[], metavar="M",
                     help="run every role on this model; repeat to compare models "
                     "(one item per model)")
+    group.addoption("--harness-budgets", metavar="on,off", default="on",
+                    help="budget limits on (default), off (every limit removed) or both, "
+                    "paired on the same seeds (on,off)")
     group.addoption("--harness-out", metavar="DIR", default=None,
                     help="keep each item's run folder (trials.jsonl, events, spans) under DIR")
     group.addoption("--live", action="store_true", default=False,
@@ -119,6 +122,12 @@ def _check_options(config: pytest.Config) -> None:
         except HarnessError as err:
             detail = str(err).removeprefix("field 'faults.profile': ")
             raise pytest.UsageError(f"--harness-faults: {detail}") from None
+    from harness.runner import parse_budgets
+
+    try:
+        parse_budgets(config.getoption("harness_budgets"), "--harness-budgets")
+    except HarnessError as err:
+        raise pytest.UsageError(str(err)) from None
     models = config.getoption("harness_model")
     if models:
         from harness.llm import load_prices
@@ -152,7 +161,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     shown = ", ".join(_rel(p, config.rootpath) for p in paths)
     return (f"harness: scenarios in {shown}; transport={opt('harness_transport')} "
             f"seed={opt('harness_seed')} trials={opt('harness_trials') or 'per scenario'} "
-            f"faults={opt('harness_faults') or 'per scenario'}; "
+            f"faults={opt('harness_faults') or 'per scenario'} "
+            f"budgets={opt('harness_budgets')}; "
             f"live calls {'ON' if opt('live') else 'off'}")
 
 
@@ -244,10 +254,11 @@ class ScenarioItem(pytest.Item):
         self._run(out, keep=True)
 
     def _run(self, out: Path, *, keep: bool) -> None:
-        from harness.runner import SuiteOptions, run_suite
+        from harness.runner import SuiteOptions, parse_budgets, run_suite
 
         opt = self.config.getoption
         opts = SuiteOptions(
+            budgets=parse_budgets(opt("harness_budgets"), "--harness-budgets"),
             paths=(str(self.path),), models=(self.model,) if self.model else (),
             trials=opt("harness_trials"), seed=opt("harness_seed"), faults=opt("harness_faults"),
             transport=opt("harness_transport"), out=out, tracing=keep, progress=False,
@@ -301,7 +312,8 @@ def report(loaded: LoadedScenario, result: SuiteResult, opts: SuiteOptions,
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(g.outcomes.items(),
                                                              key=lambda kv: -kv[1]))
         lines += [
-            f"scenario {g.scenario} on {g.model} (faults: {g.fault_profile}, seed "
+            f"scenario {g.scenario} on {g.model} (faults: {g.fault_profile}"
+            + (", no budgets" if g.budgets == "off" else "") + ", seed "
             f"{opts.seed}, {g.trials} trials, {opts.transport})",
             f"  goal rate   {g.goal_rate:.0%} ({g.goal_met}/{g.trials}), 95% CI "
             f"[{lo:.2f}, {hi:.2f}]"
@@ -317,7 +329,8 @@ def report(loaded: LoadedScenario, result: SuiteResult, opts: SuiteOptions,
             f"  verdict     {'FAIL: ' + '; '.join(g.failures) if g.failures else 'PASS'}",
         ]
         missed = [r for r in result.results if (r.scenario, r.model, r.fault_profile) ==
-                  (g.scenario, g.model, g.fault_profile) and not r.goal_met]
+                  (g.scenario, g.model, g.fault_profile) and not r.goal_met
+                  and g.budgets in (None, r.budgets)]
         if missed:
             lines.append(f"failing trials ({min(len(missed), FAILING_TRIALS_SHOWN)} of "
                          f"{len(missed)}):")
@@ -330,6 +343,7 @@ def report(loaded: LoadedScenario, result: SuiteResult, opts: SuiteOptions,
     again += ["--trials", str(opts.trials)] if opts.trials else []
     again += ["--faults", opts.faults] if opts.faults else []
     again += ["--transport", opts.transport] if opts.transport != "simulated" else []
+    again += ["--budgets", ",".join(opts.budgets)] if opts.budgets != ("on",) else []
     lines.append("the same trials again: " + " ".join(again) + " --out DIR")
     return "\n".join(lines).rstrip()
 

@@ -31,6 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
+from harness.llm import PROFILES
 from harness.runner import SuiteOptions, run_suite
 from harness.runner._result import TrialResult
 from harness.runner._trial import TrialEnv, TrialProbe, make_spec, run_trial
@@ -55,10 +56,10 @@ def scenario(tmp: Path, *, entry: str = "byo_parts:run", limits: str = "",
 
 
 def run(tmp: Path, path: Path, *, faults: str | None = None, trials: int = 3,
-        out: str = "out") -> list[TrialResult]:
+        out: str = "out", profiles: tuple[Any, ...] = ()) -> list[TrialResult]:
     result = run_suite(SuiteOptions(paths=(str(path),), trials=trials, faults=faults,
                                     out=tmp / out, tracing=False, report_files=False,
-                                    progress=False))
+                                    progress=False, profiles=profiles))
     return list(result.results)
 
 
@@ -96,11 +97,15 @@ def test_a_rerun_after_a_crash_does_no_side_effect_twice(tmp_path: Path) -> None
     re-run's repeats carry the same idempotency keys and the world replays them."""
     ls = load_scenario(scenario(tmp_path))
     replayed = 0
+    # a model that makes no mistakes: a re-run that reads the world as the lost attempt
+    # left it then decides as the uninterrupted run did, so their side effects compare
+    sonnet = PROFILES["claude-sonnet-4-6"]
+    steady = {sonnet.model: sonnet.model_copy(update={"skill": 1.0, "error_compounding": 0.0})}
 
     def once(profile: str, seed: int) -> tuple[TrialResult, Any]:
         probe = TrialProbe()
         r = asyncio.run(run_trial(make_spec(ls, None, profile, 0, seed),
-                                  TrialEnv(MemoryRecorder()), probe=probe))
+                                  TrialEnv(MemoryRecorder(), profiles=steady), probe=probe))
         return r, probe.world
 
     for seed in range(6):
@@ -180,7 +185,9 @@ def test_a_production_tool_asks_the_approver(tmp_path: Path, decision: str) -> N
     text = text.replace("  state:\n", "  state:\n    settings: {refund_approval_threshold: 10}\n", 1)
     text += f"\nhuman:\n  decision: {decision}\n  latency_s: 5\n"
     path.write_text(text)
-    (r,) = run(tmp_path, path, trials=1)
+    # a model that makes no mistakes: every call it makes after the lookup is the refund
+    sonnet = PROFILES["claude-sonnet-4-6"]
+    (r,) = run(tmp_path, path, trials=1, profiles=(sonnet.model_copy(update={"skill": 1.0, "error_compounding": 0.0}),))
     assert r.escalations >= 1
     refunded = next(c for c in r.checks if "orders.A100.status" in c["check"])
     if decision == "approve":

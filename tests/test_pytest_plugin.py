@@ -193,6 +193,20 @@ def test_options_reach_the_trials(project: pytest.Pytester) -> None:
         {r["seed"] for r in rows})
 
 
+def test_the_budgets_option_runs_each_trial_with_and_without_limits(
+        project: pytest.Pytester) -> None:
+    write(project, "scenarios/mug.yaml", scenario())
+    out = project.path / "out"
+    result = project.runpytest("--harness-trials", "2", "--harness-budgets", "on,off",
+                               "--harness-out", str(out))
+    result.assert_outcomes(passed=1)
+    rows = trial_lines(out)
+    assert [(r["trial"], r.get("budgets", "on")) for r in rows] == [
+        (0, "on"), (1, "on"), (0, "off"), (1, "off")]
+    assert rows[0]["seed"] == rows[2]["seed"]
+    assert "budget_story.png" in {p.name for p in out.rglob("*.png")}
+
+
 def test_a_scenarios_own_models_make_one_item_each(project: pytest.Pytester) -> None:
     write(project, "scenarios/mug.yaml",
           scenario(extra="models: [claude-haiku-4-5, claude-opus-4-5]\n"))
@@ -215,6 +229,7 @@ def test_the_replay_transport_without_cassettes_fails_naming_the_request(
     (["--harness-trials", "0"], "--harness-trials must be at least 1"),
     (["--harness-model", "gpt-9"], "--harness-model gpt-9"),
     (["--harness-transport", "live"], "pass --live as well"),
+    (["--harness-budgets", "maybe"], "--harness-budgets 'maybe': give on, off or both"),
 ])
 def test_bad_options_are_usage_errors(argv: list[str], says: str,
                                       project: pytest.Pytester) -> None:

@@ -32,8 +32,9 @@ def _line(scenario: str, model: str, profile: str, trial: int, **kw: object) -> 
 
 def test_a_spec_key_is_the_key_its_line_carries() -> None:
     spec = _specs(models=("claude-haiku-4-5",))[2]
-    assert spec_key(spec) == ("refund-broken-mug", "claude-haiku-4-5", "none", 2)
-    assert spec_key(_specs()[0]) == ("refund-broken-mug", "configured", "none", 0)
+    assert spec_key(spec) == ("refund-broken-mug", "claude-haiku-4-5", "none", 2, "on")
+    assert spec_key(_specs()[0]) == ("refund-broken-mug", "configured", "none", 0, "on")
+    assert spec_key(spec) == _line("refund-broken-mug", "claude-haiku-4-5", "none", 2).key
 
 
 def test_only_trials_without_a_line_run_again_in_plan_order() -> None:
@@ -53,6 +54,16 @@ def test_a_line_of_another_model_profile_or_scenario_does_not_count_as_done() ->
                   ("refund-broken-mug", "configured", "chaos")):
         done = already_done([_line(*other, 0)])
         assert [spec_key(s) for s in remaining(specs, done)] == [spec_key(specs[0])], other
+
+
+def test_a_line_of_the_other_budgets_variant_does_not_count_as_done() -> None:
+    loaded = load_all([str(MUG)])
+    specs = plan(loaded, SuiteOptions(paths=(str(MUG),), trials=1, budgets=("on", "off")))
+    assert [s.budgets for s in specs] == ["on", "off"]
+    done = already_done([_line("refund-broken-mug", "configured", "none", 0, budgets="off")])
+    assert [s.budgets for s in remaining(specs, done)] == ["on"]
+    done = already_done([_line("refund-broken-mug", "configured", "none", 0)])
+    assert [s.budgets for s in remaining(specs, done)] == ["off"]
 
 
 def test_a_key_written_twice_counts_once_with_its_last_line() -> None:

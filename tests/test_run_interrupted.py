@@ -43,9 +43,10 @@ from harness.store import INTENT, MemoryRecorder, Record, SQLiteRecorder
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def _keys(out: Path) -> list[tuple[str, str, str, int]]:
+def _keys(out: Path) -> list[tuple[str, str, str, int, str]]:
     rows = [json.loads(ln) for ln in (out / "trials.jsonl").read_text().splitlines()]
-    return [(r["scenario"], r["model"], r["fault_profile"], r["trial"]) for r in rows]
+    return [(r["scenario"], r["model"], r["fault_profile"], r["trial"],
+             r.get("budgets", "on")) for r in rows]
 
 
 def _events(out: Path) -> set[tuple[str, int, str, str]]:

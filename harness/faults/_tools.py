@@ -83,6 +83,11 @@ class FaultyTools:
     def _log(self) -> list[FiredToolFault]:
         return self.fired
 
+    def _basis(self, eff: RunTool, key: str, seen: int) -> str:
+        """What a rate draw hashes, beside the seed and the fault: the call and how often
+        it was seen."""
+        return f"{key}:{seen}"
+
     def get(self, name: str) -> Tool:
         return self.inner.get(name)
 
@@ -97,10 +102,11 @@ class FaultyTools:
         key = f"{eff.tool}:{json.dumps(eff.input, sort_keys=True, default=str)}"
         seen = self._seen.get(key, 0)
         self._seen[key] = seen + 1
+        basis = self._basis(eff, key, seen)
         for i, f in enumerate(self.plan.faults):
             if f.rate is None or (f.tool is not None and f.tool != eff.tool):
                 continue
-            digest = hashlib.blake2b(f"{self.seed}:{i}:{key}:{seen}".encode(),
+            digest = hashlib.blake2b(f"{self.seed}:{i}:{basis}".encode(),
                                      digest_size=8).digest()
             if int.from_bytes(digest, "big") / 2**64 < f.rate:
                 return f, "rate"
@@ -149,3 +155,9 @@ class WorldTroubles(FaultyTools):
 
     def _log(self) -> list[FiredToolFault]:
         return self.troubles
+
+    def _basis(self, eff: RunTool, key: str, seen: int) -> str:
+        # a side-effecting call draws by its idempotency key: the re-run of a call a crash
+        # interrupted meets the same trouble (or none) as the lost attempt, so the world's
+        # ledger and the run's log tell one story
+        return eff.idempotency_key or f"{key}:{seen}"

@@ -305,10 +305,15 @@ class _Turn:
     def sub_agent(self, step_id: str) -> tuple[list[Block], str]:
         step = self.sim._steps.get(step_id)
         if step is None and re.fullmatch(r"main(-\d+)?", step_id):
-            step = self.sim._direct
+            # a direct-mode agent's one step is the whole task: its last text is the answer
+            return self._follow(self.sim._direct, self._direct_done)
         if step is None:
             return [_text(f"I have no way to do step {step_id}. " + self._words(10))], "end_turn"
         return self._follow(step, self._step_done)
+
+    def _direct_done(self, step: ReferenceStep) -> tuple[list[Block], str]:
+        (answer, *_), stop = self._final_answer(step)
+        return [_text(DONE_MARK.format(id=step.id) + ". " + str(answer["text"]))], stop
 
     def _step_done(self, step: ReferenceStep) -> tuple[list[Block], str]:
         summary = "; ".join(f"{c.tool}({json.dumps(c.input, sort_keys=True)})" for c in step.tool_calls)

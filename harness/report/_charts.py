@@ -1,4 +1,5 @@
-"""The report's four charts, drawn with matplotlib's Agg backend into PNG bytes.
+"""The report's charts, drawn with matplotlib's Agg backend into PNG bytes: four for
+every run, and the budget story for a run with budgets and without.
 
 Every chart is drawn from arrays reduced first (a histogram's counts, a few hundred
 quantiles per model, one point per model), so a million trials cost little more than a
@@ -21,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 #: File name of each chart, in the order the page shows them.
 CHART_FILES = ("cost-hist.png", "cost-cdf.png", "frontier.png", "outcomes-by-fault.png")
@@ -292,12 +293,121 @@ def overall_group(summary: dict[str, Any]) -> dict[str, Any] | None:
 
 def render_charts(trials: pd.DataFrame | Coded, summary: dict[str, Any],
                   points: list[dict[str, Any]] | None = None) -> dict[str, bytes]:
-    """Each chart's PNG bytes, keyed by its file name."""
+    """Each chart's PNG bytes, keyed by its file name: the budget story first when the run
+    holds trials with budgets and without (it needs the trials' suites, so ``trials`` must
+    then be the frame), then the four charts of every run."""
     data = Coded.of(trials)
     note = transport_note(data.transports)
+    story = summary.get("budget_story") or []
+    first = ({BUDGET_STORY: budget_story_chart(trials, story, note)}
+             if story and isinstance(trials, pd.DataFrame) else {})
     return {
+        **first,
         "cost-hist.png": cost_histogram(data, overall_group(summary), note),
         "cost-cdf.png": cost_cdf(data, note),
         "frontier.png": frontier(frontier_points(data) if points is None else points, note),
         "outcomes-by-fault.png": outcomes_by_fault(data, note),
     }
+
+
+BUDGET_STORY = "budget_story.png"
+_VARIANT_STYLE = {"on": ("with budgets", "#1565c0"), "off": ("without budgets", "#c62828")}
+
+
+def _suite_costs(trials: pd.DataFrame) -> dict[tuple[str, str], np.ndarray[Any, np.dtype[np.float64]]]:
+    """Cost per trial by (suite, budgets variant), NaN left out."""
+    cost = _cost_array(trials)
+    suite = trials["suite"].to_numpy(dtype=object)
+    variant = trials["budgets"].to_numpy(dtype=object)
+    out: dict[tuple[str, str], np.ndarray[Any, np.dtype[np.float64]]] = {}
+    for s in pd.unique(suite):
+        for v in ("on", "off"):
+            picked = cost[(suite == s) & (variant == v)]
+            out[(str(s), v)] = picked[~np.isnan(picked)]
+    return out
+
+
+def _pct_ci(d: dict[str, Any]) -> str:
+    lo, hi = d["goal_completion_ci"]
+    return f"{d['goal_completion_rate']:.0%} [{lo:.2f}, {hi:.2f}]"
+
+
+def _dollars(x: float, _: Any = None) -> str:
+    return f"${x:.2g}" if x < 1 else f"${x:,.0f}"
+
+
+def _some_dollars(x: float, _: Any = None) -> str:
+    """Minor ticks at 2x and 5x a power of ten only, so their labels never collide."""
+    lead = round(x / 10 ** np.floor(np.log10(x)), 6) if x > 0 else 0
+    return _dollars(x) if lead in (2.0, 5.0) else ""
+
+
+def budget_story_chart(trials: pd.DataFrame, story: list[dict[str, Any]], note: str) -> bytes:
+    """Per suite, the cost CDFs of the budgeted and unbudgeted trials overlaid on a log
+    axis, each variant's P99 marked, and completion with its interval in the legend: what
+    the limits hold back, and what they cost."""
+    suites = [e for e in story if e["suite"] is not None]
+    n = max(1, len(suites))
+    cols = 1 if n == 1 else 2
+    rows = (n + cols - 1) // cols
+    # inches: title and note, each panel, and under it its axis label and legend (and the
+    # next panel's title)
+    head_in, panel_in, below_in, title_in = 0.8, 2.4, 1.0, 0.3
+    height = head_in + rows * panel_in + (rows - 1) * (below_in + title_in) + below_in
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, height), squeeze=False)
+    fig.subplots_adjust(left=0.07 if cols == 2 else 0.12, right=0.98,
+                        top=1 - head_in / height, bottom=below_in / height,
+                        hspace=(below_in + title_in) / panel_in, wspace=0.2)
+    fig.suptitle("The budget story: cost per task with budgets and without", fontsize=11,
+                 x=0.01, y=1 - 0.12 / height, ha="left", va="top")
+    fig.text(0.01, 1 - 0.45 / height, note, fontsize=7, color="#555555", ha="left",
+             va="center")
+    costs = _suite_costs(trials) if suites else {}
+    probs = np.linspace(0.0, 1.0, _CDF_POINTS)
+    for ax in axes.flat[len(suites):]:
+        ax.set_visible(False)
+    for ax, entry in zip(axes.flat, suites, strict=False):
+        name = str(entry["suite"])
+        ratio = entry.get("p99_ratio")
+        ax.set_title(name + (f"   P99 without budgets: {ratio:.1f}x" if ratio else ""),
+                     fontsize=9, loc="left")
+        drawn = [(v, costs[(name, v)], entry[v]) for v in ("on", "off")
+                 if entry.get(v) is not None and costs.get((name, v)) is not None
+                 and costs[(name, v)].size]
+        if not drawn:
+            _empty(ax, "no cost recorded")
+            continue
+        floor = 1e-6  # a free trial sits at the axis's left end
+        lo = max(floor, min(float(c.min()) for _, c, _ in drawn))
+        hi = max(lo * 1.01, max(float(c.max()) for _, c, _ in drawn))
+        ax.set_xscale("log")
+        ax.set_xlim(lo / 1.25, hi * 1.25)
+        for v, c, d in drawn:
+            label, colour = _VARIANT_STYLE[v]
+            ax.step(np.quantile(np.maximum(c, floor), probs), probs, where="post",
+                    color=colour, linewidth=1.5,
+                    label=f"{label}: {_pct_ci(d)}, n={d['trials']:,}")
+            p99 = d.get("cost_p99")
+            if p99 is None:
+                continue
+            x = max(float(p99), floor)
+            ax.axvline(x, color=colour, linestyle="--", linewidth=1)
+            right = np.log(x / (lo / 1.25)) > np.log((hi * 1.25) / (lo / 1.25)) / 2
+            ax.annotate(f"P99 {_dollars(x)}", (x, 0.62 if v == "on" else 0.45),
+                        xycoords=("data", "axes fraction"), xytext=(-3 if right else 3, 0),
+                        textcoords="offset points", color=colour, fontsize=7,
+                        ha="right" if right else "left",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                              "alpha": 0.85})
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3, which="both")
+        ax.xaxis.set_major_formatter(FuncFormatter(_dollars))
+        ax.xaxis.set_minor_formatter(FuncFormatter(_some_dollars) if hi / lo < 30
+                                     else NullFormatter())
+        ax.tick_params(axis="x", which="both", labelsize=7)
+        ax.set_xlabel("cost per task (USD, log scale)", fontsize=8)
+        ax.set_ylabel("share of tasks costing at most x", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.2), fontsize=7, frameon=False,
+                  title="goal completion [95% Wilson]", title_fontsize=7,
+                  alignment="left")
+    return _png(fig)

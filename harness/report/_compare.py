@@ -25,8 +25,9 @@ from harness.metrics import (
     percentile_interval,
     rng_for,
 )
+from harness.report._load import budgets_filled
 
-PAIR_KEY = ["suite", "scenario", "fault_profile", "trial"]
+PAIR_KEY = ["suite", "scenario", "fault_profile", "budgets", "trial"]
 SIGNIFICANT = 0.05
 
 
@@ -34,9 +35,11 @@ IntArray = npt.NDArray[np.int64]
 
 
 def pair_keys(*frames: pd.DataFrame) -> list[IntArray]:
-    """One integer per row naming its (suite, scenario, fault profile, trial), the same
-    integer for the same four in every frame given; only the columns recorded count."""
-    both = pd.concat([f[PAIR_KEY] for f in frames], ignore_index=True)
+    """One integer per row naming its (suite, scenario, fault profile, budgets, trial), the
+    same integer for the same five in every frame given; only the columns recorded count
+    (a run without the budgets axis ran with budgets: it pairs with another's ``on``)."""
+    both = budgets_filled(pd.concat([f.reindex(columns=PAIR_KEY) for f in frames],
+                                    ignore_index=True))
     key = np.zeros(len(both), dtype=np.int64)
     for c in PAIR_KEY:
         if not bool(both[c].notna().any()):
@@ -137,6 +140,18 @@ def _label(v: Any) -> str | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
+def _same_budgets(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both runs' ``budgets`` said alike: when one run has the axis, the other's trials
+    without it ran with their budgets (``on``), so their cells meet."""
+    if not any("budgets" in f.columns and bool(f["budgets"].notna().any()) for f in (a, b)):
+        return a, b
+
+    def said(f: pd.DataFrame) -> pd.DataFrame:
+        return f.assign(budgets=f["budgets"].fillna("on") if "budgets" in f.columns else "on")
+
+    return said(a), said(b)
+
+
 def compare_runs(runs: list[tuple[str, pd.DataFrame]], *, seed: int = 0,
                  resamples: int = DEFAULT_RESAMPLES) -> dict[str, Any]:
     """Each run against the one before it: per model overall, and per scenario x model x
@@ -153,9 +168,12 @@ def compare_runs(runs: list[tuple[str, pd.DataFrame]], *, seed: int = 0,
                          resamples=resamples, key=f"runs:{name_a}:{name_b}:{model}")
             models.append({"model": str(model), **res})
         cells = []
-        cell_cols = ["scenario", "model", "fault_profile"]
-        b_rows: dict[Any, Any] = dict(b.groupby(cell_cols, dropna=False, sort=True).indices)
-        a_rows: dict[Any, Any] = dict(a.groupby(cell_cols, dropna=False, sort=True).indices)
+        cell_cols = ["scenario", "model", "fault_profile", "budgets"]
+        a, b = _same_budgets(a, b)
+        b_rows: dict[Any, Any] = dict(b.reindex(columns=cell_cols).groupby(
+            cell_cols, dropna=False, sort=True).indices)
+        a_rows: dict[Any, Any] = dict(a.reindex(columns=cell_cols).groupby(
+            cell_cols, dropna=False, sort=True).indices)
         for k, in_a in a_rows.items():
             in_b = b_rows.get(k)
             if in_b is None:
@@ -166,7 +184,8 @@ def compare_runs(runs: list[tuple[str, pd.DataFrame]], *, seed: int = 0,
             diff = res["completion_diff"]
             regressed = diff is not None and diff < 0
             cells.append({"scenario": str(k[0]), "model": str(k[1]),
-                          "fault_profile": _label(k[2]), **res,
+                          "fault_profile": _label(k[2]),
+                          **({} if _label(k[3]) is None else {"budgets": _label(k[3])}), **res,
                           "regressed": regressed,
                           "significant": regressed and res["mcnemar_p"] < SIGNIFICANT})
         steps.append({"run_a": name_a, "run_b": name_b, "models": models, "cells": cells,

@@ -26,6 +26,7 @@ import pandas as pd
 
 from harness._files import write_atomic
 from harness.report._charts import (
+    BUDGET_STORY,
     CHART_FILES,
     Coded,
     frontier_points,
@@ -40,6 +41,8 @@ _CHART_TITLES = {
     "cost-cdf.png": "Cost per trial, cumulative, by model",
     "frontier.png": "Cost versus goal completion by model (dominated choices marked)",
     "outcomes-by-fault.png": "Outcomes by fault profile",
+    BUDGET_STORY: "Cost per task with budgets and without, per suite (P99 marked, "
+                  "completion with its interval)",
 }
 #: Trials' detail per compressed chunk: small enough to open at a click, big enough for
 #: gzip to find the repeats between trials.
@@ -49,23 +52,24 @@ DETAILS_PER_CHUNK = 250
 DETAIL_BUDGET = 14_000_000
 #: Failed goal checks and faults listed per trial at most (the count says how many).
 MAX_LISTED = 50
-_DIMS = ("suite", "scenario", "model", "fault_profile")
+_DIMS = ("suite", "scenario", "model", "fault_profile", "budgets")
 #: Row fields the trials table carries, in order; the browser maps them by position.
 _ROW_FIELDS = ("suite", "scenario", "model", "fault_profile", "trial", "outcome", "goal_met",
-               "cost_usd", "llm_calls", "tool_calls", "escalations", "duration_s")
+               "cost_usd", "llm_calls", "tool_calls", "escalations", "duration_s", "budgets")
 _OUTCOME, _GOAL = _ROW_FIELDS.index("outcome"), _ROW_FIELDS.index("goal_met")
 
 
 def write_visuals(out_dir: Path, summary: dict[str, Any], trials: pd.DataFrame,
                   run_dir: Path | None) -> list[Path]:
-    """Write the four chart PNGs and report.html into ``out_dir``, each atomically."""
+    """Write the chart PNGs (the budget story's too, when the run has it) and report.html
+    into ``out_dir``, each atomically."""
     out_dir = Path(out_dir)
     data = Coded.of(trials)
     points = summary_frontier(summary)
     if points is None:
         points = frontier_points(data)
-    charts = render_charts(data, summary, points)
-    written = [write_atomic(out_dir / name, charts[name]) for name in CHART_FILES]
+    charts = render_charts(trials if summary.get("budget_story") else data, summary, points)
+    written = [write_atomic(out_dir / name, png) for name, png in charts.items()]
     page = render_page(summary, trials, run_dir, charts, points, data.transports)
     written.append(write_atomic(out_dir / "report.html", page))
     return written
@@ -121,7 +125,7 @@ def _pass_k(pk: Any) -> str:
 
 
 _DIM_LABELS = {"suite": "suite", "scenario": "scenario", "model": "model",
-               "fault_profile": "fault profile"}
+               "fault_profile": "fault profile", "budgets": "budgets"}
 
 
 def _grouping(by: dict[str, Any]) -> str:
@@ -130,6 +134,12 @@ def _grouping(by: dict[str, Any]) -> str:
 
 def _grouping_label(key: str) -> str:
     return " &times; ".join(_DIM_LABELS[d] for d in key.split(",")) if key else "overall"
+
+
+def _shown_dims(groups: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The dimensions the overview shows: budgets only when the run has the axis."""
+    varied = any((g.get("by") or {}).get("budgets") is not None for g in groups)
+    return _DIMS if varied else tuple(d for d in _DIMS if d != "budgets")
 
 
 def _overview(summary: dict[str, Any]) -> str:
@@ -144,13 +154,14 @@ def _overview(summary: dict[str, Any]) -> str:
         if key and key not in keys:
             keys.append(key)
     default = max(keys, key=lambda k: len(k.split(",")), default="")
+    dims = _shown_dims(groups)
     rows = []
     for g in groups:
         by = g.get("by") or {}
         key = _grouping(by)
         cost = g.get("cost_usd") or {}
         cells = [f"<td>{_e(by.get(d)) if by.get(d) is not None else '<i>all</i>'}</td>"
-                 for d in _DIMS]
+                 for d in dims]
         cells += [
             f"<td class='n'>{_e(g.get('trials'))}</td>",
             f"<td class='n'>{_pct(g.get('goal_completion_rate'))} "
@@ -169,7 +180,7 @@ def _overview(summary: dict[str, Any]) -> str:
                       f"{_grouping_label(k)}</option>" for k in keys)
     picker = (f"<label class='filters'>groups by <select id='group-by'>{options}</select></label>"
               if keys else "")
-    head = ("<tr><th>suite</th><th>scenario</th><th>model</th><th>fault profile</th>"
+    head = ("<tr>" + "".join(f"<th>{_DIM_LABELS[d]}</th>" for d in dims) +
             "<th>trials</th><th>goal completion [95% Wilson]</th><th>pass^k</th>"
             "<th>cost mean [95% bootstrap]</th><th>cost P50</th><th>cost P99 [95% bootstrap]</th>"
             "</tr>")
@@ -185,9 +196,11 @@ def _verdicts(summary: dict[str, Any]) -> str:
     verdicts = summary.get("verdicts") or []
     if not verdicts:
         return "<p class='note'>No thresholds were set for these scenarios.</p>"
+    varied = any(v.get("budgets") is not None for v in verdicts)
     rows = []
     for v in verdicts:
         ok = bool(v.get("passed"))
+        unjudged = ok and v.get("budgets") == "off"
         failures = v.get("failures") or []
         thresholds = v.get("thresholds") or {}
         observed = v.get("observed") or {}
@@ -196,13 +209,18 @@ def _verdicts(summary: dict[str, Any]) -> str:
         rows.append(
             f"<tr class='{'pass' if ok else 'fail'}'><td>{_e(v.get('scenario'))}</td>"
             f"<td>{_e(v.get('model'))}</td><td>{_e(v.get('fault_profile'))}</td>"
-            f"<td class='verdict'>{'PASS' if ok else 'FAIL'}</td>"
+            + (f"<td>{_e(v.get('budgets'))}</td>" if varied else "") +
+            f"<td class='verdict'>{'not judged' if unjudged else 'PASS' if ok else 'FAIL'}</td>"
             f"<td>{'<br>'.join(_e(f) for f in failures) or '&ndash;'}</td>"
             f"<td class='small'>{limits or '&ndash;'}</td><td class='small'>{seen or '&ndash;'}</td></tr>")
     passed = sum(1 for v in verdicts if v.get("passed"))
+    offs = ("<p class='note'>Trials without budgets are judged on crashes alone: the "
+            "thresholds are set for the agent with its limits, and what the unlimited agent "
+            "costs is the measurement.</p>" if varied else "")
     return (f"<p>{passed} of {len(verdicts)} scenario &times; model &times; fault profile combinations meet "
-            "their thresholds.</p><div class='scroll'><table id='verdicts'><thead><tr>"
-            "<th>scenario</th><th>model</th><th>fault profile</th><th>verdict</th>"
+            f"their thresholds.</p>{offs}<div class='scroll'><table id='verdicts'><thead><tr>"
+            "<th>scenario</th><th>model</th><th>fault profile</th>"
+            + ("<th>budgets</th>" if varied else "") + "<th>verdict</th>"
             "<th>thresholds missed</th><th>thresholds</th><th>observed</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
@@ -271,17 +289,58 @@ def _comparisons(summary: dict[str, Any]) -> str:
             "</table></div></section>")
 
 
+def _figure(name: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode()
+    title = _CHART_TITLES[name]
+    return (f"<figure><img src='data:image/png;base64,{data}' alt='{_e(title)}' "
+            f"data-chart='{_e(name)}'><figcaption>{_e(title)} ({_e(name)})</figcaption>"
+            "</figure>")
+
+
 def _charts_html(charts: dict[str, bytes]) -> str:
-    figs = []
-    for name in CHART_FILES:
-        if name not in charts:
-            continue
-        data = base64.b64encode(charts[name]).decode()
-        title = _CHART_TITLES[name]
-        figs.append(f"<figure><img src='data:image/png;base64,{data}' alt='{_e(title)}' "
-                    f"data-chart='{_e(name)}'><figcaption>{_e(title)} ({_e(name)})</figcaption>"
-                    "</figure>")
+    figs = [_figure(name, charts[name]) for name in CHART_FILES if name in charts]
     return f"<div class='charts'>{''.join(figs)}</div>"
+
+
+def _story_cells(d: dict[str, Any] | None) -> str:
+    if d is None:
+        return "<td colspan='5'>&ndash;</td>"
+    return (f"<td class='n'>{_e(d.get('trials'))}</td>"
+            f"<td class='n'>{_pct(d.get('goal_completion_rate'))} "
+            f"<span class='ci'>{_interval(d.get('goal_completion_ci'), _pct)}</span></td>"
+            f"<td class='n'>{_usd(d.get('cost_mean'))} "
+            f"<span class='ci'>{_interval(d.get('cost_mean_ci'), _usd)}</span></td>"
+            f"<td class='n'>{_usd(d.get('cost_p99'))} "
+            f"<span class='ci'>{_interval(d.get('cost_p99_ci'), _usd)}</span></td>"
+            f"<td class='n'>{_usd(d.get('cost_max'))}</td>")
+
+
+def _budget_story(summary: dict[str, Any], charts: dict[str, bytes]) -> str:
+    """The headline: each suite with its budgets and without, chart and table."""
+    story = summary.get("budget_story") or []
+    if not story:
+        return ""
+    rows = []
+    for e in story:
+        name = _e(e["suite"]) if e.get("suite") is not None else "<b>all suites</b>"
+        ratio = e.get("p99_ratio")
+        for variant, label in (("on", "with budgets"), ("off", "without budgets")):
+            first = variant == "on"
+            lead = (f"<td rowspan='2'>{name}</td>" if first else "")
+            tail = (f"<td rowspan='2' class='n'>{'&ndash;' if ratio is None else f'{ratio:.1f}x'}"
+                    "</td>" if first else "")
+            rows.append(f"<tr data-suite='{_e(e.get('suite') or '')}' data-budgets='{variant}'>"
+                        f"{lead}<td>{label}</td>{_story_cells(e.get(variant))}{tail}</tr>")
+    chart = _figure(BUDGET_STORY, charts[BUDGET_STORY]) if BUDGET_STORY in charts else ""
+    return ("<section id='budget-story-section'><h2>The budget story</h2>"
+            "<p class='note'>The same trials (same seeds) with the agent's budget limits and "
+            "with every limit removed. Completion carries a Wilson 95% interval, mean and P99 "
+            "cost seeded bootstrap 95% intervals.</p>"
+            f"<div class='story'>{chart}</div><div class='scroll'><table id='budget-story'>"
+            "<thead><tr><th>suite</th><th>budgets</th><th>trials</th>"
+            "<th>goal completion [95% Wilson]</th><th>cost mean [95% bootstrap]</th>"
+            "<th>cost P99 [95% bootstrap]</th><th>cost max</th><th>P99 without / with</th>"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>")
 
 
 def _column(picked: pd.DataFrame, name: str) -> list[Any]:
@@ -445,6 +504,11 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
     title = "harness report"
     comparison = _comparisons(summary)
     comparison_link = '<a href="#comparison-section">Model comparison</a>' if comparison else ""
+    story = _budget_story(summary, charts)
+    story_link = '<a href="#budget-story-section">Budget story</a>' if story else ""
+    budgets_filter = ('<label>budgets <select id="f-budgets"><option value="">all</option>'
+                      '</select></label>'
+                      if "budgets" in _shown_dims(summary.get("groups") or []) else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
@@ -455,7 +519,8 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
 <p class="prov">{_provenance(summary, names)}</p>
 <p class="transport" id="transport-note"><b>What these figures measure:</b> {_e(transport_note(names))}.</p>
 </header>
-<nav><a href="#overview-section">Overview</a><a href="#charts-section">Charts</a>{comparison_link}<a href="#verdicts-section">Thresholds</a><a href="#trials-section">Trials</a></nav>
+<nav>{story_link}<a href="#overview-section">Overview</a><a href="#charts-section">Charts</a>{comparison_link}<a href="#verdicts-section">Thresholds</a><a href="#trials-section">Trials</a></nav>
+{story}
 <section id="overview-section"><h2>Overview</h2>{_overview(summary)}</section>
 <section id="charts-section"><h2>Charts</h2>{_charts_html(charts)}{_frontier_table(points)}</section>
 {comparison}
@@ -467,6 +532,7 @@ def render_page(summary: dict[str, Any], trials: pd.DataFrame, run_dir: Path | N
 <label>outcome <select id="f-outcome"><option value="">all</option></select></label>
 <label>model <select id="f-model"><option value="">all</option></select></label>
 <label>fault profile <select id="f-fault"><option value="">all</option></select></label>
+{budgets_filter}
 <label>goal <select id="f-goal"><option value="">all</option><option value="false">not met</option><option value="true">met</option></select></label>
 <span id="match-count"></span>
 </div>
@@ -505,6 +571,7 @@ td.pk{font-size:11.5px;white-space:nowrap}
 .note{color:var(--muted);font-size:12.5px}
 tr.pass .verdict{color:var(--ok);font-weight:700}
 tr.fail .verdict{color:var(--bad);font-weight:700}
+.story img{max-width:100%;height:auto}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:14px}
 figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:6px;background:#fff}
 figure img{width:100%;height:auto;display:block}
@@ -565,6 +632,7 @@ _SCRIPT = r"""
   data.fields.forEach((f, i) => { F[f] = i; });
   const rows = data.trials;
   const filters = {outcome: "f-outcome", model: "f-model", fault_profile: "f-fault"};
+  if (document.getElementById("f-budgets")) filters.budgets = "f-budgets";
   for (const [field, id] of Object.entries(filters)) {
     const sel = document.getElementById(id);
     const seen = [...new Set(rows.map((r) => String(r.cells[F[field]])))].sort();
@@ -599,7 +667,7 @@ _SCRIPT = r"""
       tr.appendChild(el("td", fmt(c[F.scenario])));
       tr.appendChild(el("td", fmt(c[F.model])));
       tr.appendChild(el("td", fmt(c[F.fault_profile])));
-      tr.appendChild(el("td", fmt(c[F.trial]), "n"));
+      tr.appendChild(el("td", fmt(c[F.trial]) + (c[F.budgets] === "off" ? " (no budgets)" : ""), "n"));
       tr.appendChild(el("td", fmt(c[F.outcome]), "o-" + c[F.outcome]));
       tr.appendChild(el("td", c[F.goal_met] === true ? "met" : (c[F.goal_met] === false ? "not met" : "\u2013")));
       tr.appendChild(el("td", fmtCost(c[F.cost_usd]), "n"));

@@ -49,7 +49,8 @@ def render_junit(summary: dict[str, Any], *, name: str = "harness") -> str:
                               failures=str(fails), errors="0", skipped="0")
         for v in vs:
             case = ET.SubElement(suite, "testcase", classname=f"harness.{scenario}",
-                                 name=f"{v['model'] or '-'} / {v['fault_profile'] or '-'}")
+                                 name=f"{v['model'] or '-'} / {v['fault_profile'] or '-'}"
+                                 + (" / no budgets" if v.get("budgets") == "off" else ""))
             props = ET.SubElement(case, "properties")
             for k, x in _props(v).items():
                 ET.SubElement(props, "property", name=k, value=x)

@@ -23,7 +23,10 @@ from harness.errors import ConfigError, UsageError
 
 OUTCOMES = ("done", "failed", "budget_exhausted", "escalated", "crashed")
 REQUIRED = ("scenario", "model", "trial", "outcome", "goal_met")
-SORT_KEY = ["suite", "scenario", "model", "fault_profile", "trial"]
+SORT_KEY = ["suite", "scenario", "model", "fault_profile", "budgets", "trial"]
+#: The values ``budgets`` may hold; a line without it ran with the agent's budgets (or
+#: comes from a source that does not say: the report fills it in only beside ``off``).
+BUDGETS = ("on", "off")
 
 
 def _is_str(v: Any) -> bool:
@@ -75,6 +78,7 @@ COLUMNS: tuple[tuple[str, _Check, str, str], ...] = (
     ("checks", _is_list_of_dicts, "a list of objects", "object"),
     ("log_id", _is_str, "a string", "object"),
     ("transport", _is_str, "a string", "object"),
+    ("budgets", _is_str, "a string", "object"),
 )
 COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
 
@@ -91,12 +95,14 @@ def trials_path(path: str | Path) -> Path:
 
 def load_trials(path: str | Path) -> pd.DataFrame:
     """One row per trial of a run folder or a ``trials.jsonl``, sorted by suite, scenario,
-    model, fault profile and trial (so the order of the file's lines never matters).
+    model, fault profile, budgets and trial (so the order of the file's lines never
+    matters).
 
     Columns, in order: ``run_id, scenario, suite, model, fault_profile, trial, seed,
     outcome, goal_met, cost_usd, llm_calls, tool_calls, tokens_in, tokens_out,
     duration_s, escalations, retries, faults, error, exhausted_limit, answer, checks,
-    log_id, transport``. Counts are nullable integers (``Int64``), money and seconds
+    log_id, transport, budgets`` (``budgets``: ``off`` for a trial run without its
+    limits, ``on`` for the others of a file that has such trials, else NA). Counts are nullable integers (``Int64``), money and seconds
     floats (NaN when absent), ``faults`` and ``checks`` lists of dicts, the rest strings
     or None. Raises ``ConfigError`` (a usage error: exit 2) naming file, line and field.
     """
@@ -161,6 +167,8 @@ def _read_fast(lines: list[str]) -> dict[str, list[Any]] | None:
             return None
     if not set(cols["outcome"]) <= set(OUTCOMES):
         return None
+    if not set(cols["budgets"]) <= {*BUDGETS, None}:
+        return None
     return cols
 
 
@@ -193,6 +201,9 @@ def _check_lines(p: Path, lines: list[str]) -> None:
             raise ConfigError(f"unknown outcome {row['outcome']!r}; one of "
                               f"{', '.join(OUTCOMES)}", file=str(p), line=lineno,
                               field="outcome")
+        if row.get("budgets") not in (*BUDGETS, None):
+            raise ConfigError(f"must be \"on\" or \"off\", not {json.dumps(row['budgets'])[:40]}",
+                              file=str(p), line=lineno, field="budgets")
 
 
 def frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
@@ -217,7 +228,21 @@ def frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
             arr = np.empty(n, dtype=object)
             arr[:] = values
             data[name] = arr
-    return sort_trials(pd.DataFrame(data))
+    return sort_trials(budgets_filled(pd.DataFrame(data)))
+
+
+def budgets_filled(df: pd.DataFrame) -> pd.DataFrame:
+    """The trials with ``budgets`` said for every row when any row says it: a line without
+    the field then ran with its budgets (``on``), as this harness writes them. A source
+    that never says keeps the column all NA, so no report claims what it did not record."""
+    if "budgets" not in df.columns or not bool(df["budgets"].notna().any()) or bool(
+            df["budgets"].notna().all()):
+        return df
+    out = df.copy()
+    col = out["budgets"].to_numpy(dtype=object, copy=True)
+    col[pd.isna(col)] = "on"
+    out["budgets"] = col
+    return out
 
 
 def sort_trials(df: pd.DataFrame) -> pd.DataFrame:

@@ -24,17 +24,21 @@ def _table(head: list[str], rows: list[list[str]], right: int = 1,
 
 
 def _cost_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
-    """Suites (and suite x model when several models ran), then the total."""
+    """Suites (and suite x model when several models ran), then the total; each split by
+    budgets variant when the run has trials without budgets."""
     models = {g["by"]["model"] for g in groups if g["by"]["model"] is not None}
-    keys = ("suite", "model") if len(models) > 1 else ("suite",)
+    varied = ("budgets",) if any(g["by"].get("budgets") is not None for g in groups) else ()
+    keys = (("suite", "model") if len(models) > 1 else ("suite",)) + varied
     rows = []
     shown = [g for g in groups if pooled(g["by"], *keys)] or \
-        [g for g in groups if pooled(g["by"], "scenario")]
-    total = [g for g in groups if pooled(g["by"])]
+        [g for g in groups if pooled(g["by"], "scenario", *varied)]
+    total = [g for g in groups if pooled(g["by"], *varied)]
     for g in [*shown, *total]:
         by = g["by"]
         label = " / ".join(str(by[k]) for k in ("suite", "scenario", "model")
                            if by[k] is not None) or "**all**"
+        if by.get("budgets") == "off":
+            label += " (no budgets)"
         cost = g["cost_usd"] or {}
         rows.append([label, num(g["llm_calls_mean"]), usd(cost.get("mean")),
                      usd(cost.get("p99")), completion(g), str(g["trials"])])
@@ -44,7 +48,7 @@ def _cost_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
 def render_markdown(summary: dict[str, Any], *, notes: list[str] | None = None) -> str:
     prov = summary["provenance"]
     groups = summary["groups"]
-    out = ["# Run report", "", "## Cost per task", ""]
+    out = ["# Run report", "", *_budget_story(summary), "## Cost per task", ""]
     out += _table(["Suite", "Avg LLM calls", "Avg cost per task", "P99 cost per task",
                    "Completion (95% CI)", "Trials"], _cost_rows(groups))
     out += ["", "Completion is the goal-completion rate with its Wilson 95% interval; "
@@ -59,7 +63,8 @@ def render_markdown(summary: dict[str, Any], *, notes: list[str] | None = None) 
         rows = []
         for v in verdicts:
             o, th = v["observed"], v["thresholds"]
-            rows.append([v["scenario"], v["model"], v["fault_profile"], str(o["trials"]),
+            faults = v["fault_profile"] + (" (no budgets)" if v.get("budgets") == "off" else "")
+            rows.append([v["scenario"], v["model"], faults, str(o["trials"]),
                          pct(o["goal_completion_rate"])
                          + (f" (min {pct(th['min_goal_rate'])})" if "min_goal_rate" in th
                             else ""),
@@ -69,7 +74,8 @@ def render_markdown(summary: dict[str, Any], *, notes: list[str] | None = None) 
                          pct(o["escalation_rate"])
                          + (f" (max {pct(th['max_escalation_rate'])})"
                             if "max_escalation_rate" in th else ""),
-                         "PASS" if v["passed"] else "FAIL: " + "; ".join(v["failures"])])
+                         ("not judged (crashes only)" if v.get("budgets") == "off" else "PASS")
+                         if v["passed"] else "FAIL: " + "; ".join(v["failures"])])
         out += _table(["Scenario", "Model", "Faults", "Trials", "Completion", "P99 cost",
                        "Escalation rate", "Verdict"], rows, right=3, text_last=True)
         passed = sum(v["passed"] for v in verdicts)
@@ -90,6 +96,36 @@ def render_markdown(summary: dict[str, Any], *, notes: list[str] | None = None) 
             + (f"; prices as of {prov['price_table_date']}"
                if prov["price_table_date"] else "") + "."]
     return "\n".join(out) + "\n"
+
+
+def _budget_story(summary: dict[str, Any]) -> list[str]:
+    """The headline, when the run holds each trial with budgets and without."""
+    story = summary.get("budget_story") or []
+    if not story:
+        return []
+    rows = []
+    for e in story:
+        name = str(e["suite"]) if e.get("suite") is not None else "**all suites**"
+        for variant, label in (("on", "with"), ("off", "without")):
+            d = e.get(variant)
+            ratio = e.get("p99_ratio") if variant == "off" else None
+            shown = "" if ratio is None else f"{ratio:.1f}x"
+            if d is None:
+                rows.append([name, label, "0", "n/a", "n/a", "n/a", "n/a", shown])
+                continue
+            rows.append([name, label, str(d["trials"]),
+                         f"{pct(d['goal_completion_rate'])} {interval(d['goal_completion_ci'])}",
+                         f"{usd(d['cost_mean'])} {interval(d['cost_mean_ci'], 5)}",
+                         f"{usd(d['cost_p99'])} {interval(d['cost_p99_ci'], 5)}",
+                         usd(d["cost_max"]), shown])
+    return ["## The budget story", "",
+            "![Cost per task with budgets and without, per suite](budget_story.png)", "",
+            *_table(["Suite", "Budgets", "Trials", "Completion (95% CI)",
+                     "Mean cost (95% CI)", "P99 cost (95% CI)", "Max cost", "P99 without / with"],
+                    rows, right=2),
+            "", "The same trials, on the same seeds, with the agent's budget limits and with "
+            "every limit removed. Completion carries a Wilson 95% interval, mean and P99 cost "
+            "seeded bootstrap 95% intervals.", ""]
 
 
 def _failures(groups: list[dict[str, Any]]) -> list[str]:

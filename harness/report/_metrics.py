@@ -1,9 +1,10 @@
 """Per-group statistics of a run's trials, with pandas: the numbers ``summary.json`` holds.
 
-A group is every trial sharing some of suite, scenario, model and fault profile; the
-others are pooled (``None`` in the group's ``by``). Groupings are the overall one, by
-suite, by scenario (which names its suite), each crossed with model, fault profile and
-both. Everything is computed from sorted values, so the order of the lines in
+A group is every trial sharing some of suite, scenario, model, fault profile and
+budgets variant; the others are pooled (``None`` in the group's ``by``). Groupings are
+the overall one, by suite, by scenario (which names its suite), each crossed with model,
+fault profile and both, and each of those split by budgets variant when the run has
+trials without budgets. Everything is computed from sorted values, so the order of the lines in
 ``trials.jsonl`` changes nothing.
 """
 
@@ -30,12 +31,14 @@ from harness.metrics import (
 )
 from harness.report._load import OUTCOMES
 
-DIMS = ("suite", "scenario", "model", "fault_profile")
+DIMS = ("suite", "scenario", "model", "fault_profile", "budgets")
 _PLACES: tuple[tuple[str, ...], ...] = ((), ("suite",), ("suite", "scenario"))
 _AXES: tuple[tuple[str, ...], ...] = ((), ("model",), ("fault_profile",),
                                       ("model", "fault_profile"))
-GROUPINGS: tuple[tuple[str, ...], ...] = tuple(p + a for p, a in product(_PLACES, _AXES))
-LEAF = ("suite", "scenario", "model", "fault_profile")
+_VARIANTS: tuple[tuple[str, ...], ...] = ((), ("budgets",))
+GROUPINGS: tuple[tuple[str, ...], ...] = tuple(
+    p + a + b for p, a, b in product(_PLACES, _AXES, _VARIANTS))
+LEAF = ("suite", "scenario", "model", "fault_profile", "budgets")
 
 #: pass^k is listed for k = 1..n up to this k (and for k = n beyond it), so a group of
 #: thousands of trials per task keeps a summary of bounded size.
@@ -88,8 +91,16 @@ def _floats(s: pd.Series[Any]) -> FloatArray:
     return out
 
 
-def _codes(s: pd.Series[Any]) -> tuple[IntArray, list[str | None]]:
+#: Dimensions whose groups go in a fixed order rather than by name (budgeted first).
+_ORDERED: dict[str, tuple[str, ...]] = {"budgets": ("on", "off")}
+
+
+def _codes(s: pd.Series[Any], order: tuple[str, ...] | None = None
+           ) -> tuple[IntArray, list[str | None]]:
     """Sorted codes of a column, 0 standing for NA, and the label of each code."""
+    if order is not None:
+        cat = pd.Categorical(s, categories=list(order))
+        return np.asarray(cat.codes, dtype=np.int64) + 1, [None, *order]
     codes, uniques = pd.factorize(s, sort=True, use_na_sentinel=True)
     return codes.astype(np.int64) + 1, [None, *(str(u) for u in uniques)]
 
@@ -131,9 +142,11 @@ class _Rows:
                 rows += [i] * len(checks)
                 names += checks
         check_codes, check_names = pd.factorize(pd.Series(names, dtype="object"), sort=True)
-        dims = {d: _codes(df[d]) for d in DIMS}
+        absent: tuple[IntArray, list[str | None]] = (np.zeros(len(df), dtype=np.int64), [None])
+        dims = {d: _codes(df[d], _ORDERED.get(d)) if d in df.columns else absent
+                for d in DIMS}
         cell = np.zeros(len(df), dtype=np.int64)
-        for d in ("scenario", "model", "fault_profile"):
+        for d in ("scenario", "model", "fault_profile", "budgets"):
             codes, labels = dims[d]
             cell = cell * len(labels) + codes
         cell = np.unique(cell, return_inverse=True)[1].astype(np.int64)
@@ -317,7 +330,7 @@ def group_metrics(trials: pd.DataFrame, *, seed: int = 0,
     if df.empty:
         return groups
     r = _Rows.of(df)
-    present = {d for d in DIMS if bool(df[d].notna().any())}
+    present = {d for d in DIMS if d in df.columns and bool(df[d].notna().any())}
     seen: set[tuple[str, ...]] = set()
     for grouping in GROUPINGS:
         dims = tuple(d for d in grouping if d in present)

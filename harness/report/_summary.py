@@ -1,6 +1,6 @@
 """``summary.json``: a run's numbers in one versioned file, the same bytes for the same trials.
 
-## summary.json (schema `harness.summary`, version 1)
+## summary.json (schema `harness.summary`, version 2)
 
 Written by `harness run` at the end of every run and by `harness report PATH`. The same
 trials and bootstrap seed give a byte-identical file whatever the order of the lines in
@@ -10,7 +10,8 @@ number the source did not record (a foreign file without tokens, say) is `null`,
 ```
 {
   "schema": "harness.summary",
-  "schema_version": 1,
+  "schema_version": 2,                   # 2: groups and verdicts carry "budgets",
+                                         # and the summary ends with "budget_story"
   "provenance": {
     "harness_version": "0.1.0",          # the harness that wrote this file
     "agent_git_commit": "3f2a..." | null,# HEAD of the git repository the scenarios live in
@@ -23,8 +24,11 @@ number the source did not record (a foreign file without tokens, say) is `null`,
     "price_table_date": "2026-11-24" | null   # as_of of the price table costs came from
   },
   "groups": [{                           # overall first, then by suite, by scenario, each
-                                         # also split by model, fault profile and both
-    "by": {"suite", "scenario", "model", "fault_profile"},   # null = pooled over it
+                                         # also split by model, fault profile and both,
+                                         # and each by budgets variant if the run has it
+    "by": {"suite", "scenario", "model", "fault_profile", "budgets"},
+                                         # null = pooled over it ("budgets" is null
+                                         # throughout a run with no trial without budgets)
     "trials": 20, "goal_met": 17,
     "goal_completion_rate": 0.85, "goal_completion_ci": [lo, hi],   # Wilson 95%
     "pass_hat_k": {"1": 0.85, "2": 0.72, ...},   # tau-bench pass^k, k = 1..n (n <= 20,
@@ -50,7 +54,9 @@ number the source did not record (a foreign file without tokens, say) is `null`,
     }
   }],
   "verdicts": [{                        # one per scenario x model x fault profile
+                                        # (x budgets variant, when the run has it)
     "scenario", "model", "fault_profile", "passed": true,
+    "budgets": "on" | "off" | null,     # off: judged on crashes alone
     "failures": ["goal rate 40% < 60%"],
     "observed": {"trials", "goal_met", "goal_completion_rate", "cost_p50", "cost_p99",
                  "escalation_rate", "crashed"},
@@ -68,6 +74,18 @@ number the source did not record (a foreign file without tokens, say) is `null`,
   "frontier": [{                        # cost versus completion, one point per model
     "model", "trials", "completion_rate", "mean_cost_usd",
     "dominated_by": ["cheaper-and-better-model"]   # empty: on the frontier
+  }],
+  "budget_story": [{                    # empty unless the run has trials with budgets
+                                        # and without; one per suite, then the whole run
+    "suite": "customer-support" | null, # null: every suite
+    "on" | "off": {"trials", "goal_met", "goal_completion_rate",
+                   "goal_completion_ci": [lo, hi],          # Wilson 95%
+                   "cost_mean", "cost_mean_ci", "cost_p99", "cost_p99_ci",  # bootstrap 95%
+                   "cost_max", "budget_exhausted"} | null,
+    "p99_ratio", "max_ratio",           # off over on | null
+    "paired": {"pairs", "completion_a", "completion_b", "completion_diff", "a_only",
+               "b_only", "mcnemar_p", "cost_diff_mean", "cost_diff_ci"}
+                                        # a = on, b = off, paired on the same trials
   }]
 }
 ```
@@ -86,12 +104,13 @@ from typing import Any
 import pandas as pd
 
 from harness.metrics import DEFAULT_RESAMPLES
+from harness.report._budget_story import budget_story
 from harness.report._compare import frontier, model_pairs
 from harness.report._metrics import annotate, group_metrics
 from harness.report._verdicts import ScenarioInfo, Verdict, judge, leaves
 
 SCHEMA = "harness.summary"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _OUR_TRANSPORTS = frozenset({"simulated", "replay", "live"})
 
 
@@ -182,6 +201,7 @@ def build_summary(trials: pd.DataFrame, *, scenarios: Mapping[str, ScenarioInfo]
         "groups": groups, "verdicts": [v.to_json() for v in verdicts],
         "comparisons": model_pairs(df, seed=seed, resamples=resamples),
         "frontier": frontier(df),
+        "budget_story": budget_story(groups, df, seed=seed, resamples=resamples),
     }
     return jsonable(summary), verdicts
 

@@ -33,16 +33,20 @@ def _verdict_table(summary: dict[str, Any], plain: bool, compact: bool = False) 
         columns = [("scenario", 10, False), ("model", 6, False), ("faults", 6, False),
                    ("n", 3, True), ("goal (95% CI)", 17, True), ("P99 $", 8, True),
                    ("esc", 4, True), ("verdict", 4, False)]
+    varied = has_budgets(summary)
+    if varied:  # the run has trials without budgets: say which variant each row is
+        columns.insert(3, ("budgets", 3, False))
     for name, width, number in columns:
         t.add_column(name, justify="right" if number else "left", no_wrap=number,
                      min_width=width, overflow="ellipsis" if number else "fold")
-    groups = {(g["by"]["scenario"], g["by"]["model"], g["by"]["fault_profile"]): g
-              for g in summary["groups"]}
+    groups = {(g["by"]["scenario"], g["by"]["model"], g["by"]["fault_profile"],
+               g["by"].get("budgets")): g for g in summary["groups"]}
     for v in summary["verdicts"]:
         o = v["observed"]
-        g = groups.get((v["scenario"], v["model"] or None, v["fault_profile"] or None))
+        g = groups.get((v["scenario"], v["model"] or None, v["fault_profile"] or None,
+                        v.get("budgets")))
         ci = interval(g["goal_completion_ci"]) if g else ""
-        verdict = "PASS" if v["passed"] else (
+        verdict = ("not judged" if v.get("budgets") == "off" else "PASS") if v["passed"] else (
             "FAIL" if compact else "FAIL: " + "; ".join(v["failures"]))
         if not plain:
             verdict = f"[green]{verdict}[/]" if v["passed"] else f"[bold red]{verdict}[/]"
@@ -51,12 +55,20 @@ def _verdict_table(summary: dict[str, Any], plain: bool, compact: bool = False) 
                  usd(o["cost_p99"]), pct(o["escalation_rate"]), verdict]
         if compact:
             del cells[5]
+        if varied:
+            cells.insert(3, str(v.get("budgets")))
         t.add_row(*cells)
     return t
 
 
+def has_budgets(summary: dict[str, Any]) -> bool:
+    """Whether the run has trials without budgets (its groups are then split by variant)."""
+    return any(g["by"].get("budgets") is not None for g in summary.get("groups", []))
+
+
 def _failure_lines(summary: dict[str, Any]) -> list[str]:
-    return [f"[bold red]FAIL[/] {v['scenario']} / {v['model']} / {v['fault_profile']}: "
+    return [f"[bold red]FAIL[/] {v['scenario']} / {v['model']} / {v['fault_profile']}"
+            + ("" if v.get("budgets") is None else f" / budgets {v['budgets']}") + ": "
             + "; ".join(v["failures"]) for v in summary["verdicts"] if not v["passed"]]
 
 
@@ -69,13 +81,17 @@ def _rollup_table(summary: dict[str, Any], plain: bool, compact: bool = False) -
     if compact:
         columns = [("suite", 10), ("n", 3), ("goal (95% CI)", 17), ("LLM calls", 6),
                    ("mean $", 8), ("P99 $", 8), ("esc", 4)]
+    varied = has_budgets(summary)
+    if varied:
+        columns.insert(1, ("budgets", 3))
     for name, width in columns:
-        if name == "suite":
+        if name in ("suite", "budgets"):
             t.add_column(name, justify="left", overflow="fold", min_width=width)
         else:
             t.add_column(name, justify="right", no_wrap=True, min_width=width)
-    rows = [g for g in summary["groups"] if pooled(g["by"], "suite")]
-    rows += [g for g in summary["groups"] if pooled(g["by"])]
+    keep = ("budgets",) if varied else ()
+    rows = [g for g in summary["groups"] if pooled(g["by"], "suite", *keep)]
+    rows += [g for g in summary["groups"] if pooled(g["by"], *keep)]
     for g in rows:
         cost = g["cost_usd"] or {}
         label = g["by"]["suite"] or ("total" if plain else "[bold]total[/]")
@@ -85,6 +101,8 @@ def _rollup_table(summary: dict[str, Any], plain: bool, compact: bool = False) -
                  pct(g["escalation_rate"])]
         if compact:
             del cells[4]
+        if varied:
+            cells.insert(1, str(g["by"]["budgets"]))
         t.add_row(*cells)
     return t
 

@@ -4,6 +4,11 @@ The thresholds are rates and a cost: the goal-completion rate, the P99 cost of a
 and the escalation *rate* (the share of trials in which a person was asked), each
 compared with the same number the report shows. A crashed trial fails its group
 whatever the thresholds: it is a bug in the runtime or the agent, never a result.
+
+Thresholds are set for the agent as configured, limits included. Trials run without
+budgets (``--no-budgets``) measure what the limits hold back, so their groups get a
+verdict of their own, judged on crashes alone: their cost is the measurement, not a
+requirement the agent missed.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class Verdict:
     outcomes: dict[str, int]
     thresholds: dict[str, float]
     failures: tuple[str, ...]
+    budgets: str | None = None
+    """``on``/``off`` when the run has trials without budgets; None when it has not."""
 
     @property
     def goal_rate(self) -> float:
@@ -85,6 +92,7 @@ class Verdict:
                          "escalation_rate": self.escalation_rate,
                          "crashed": self.outcomes.get("crashed", 0)},
             "thresholds": dict(self.thresholds),
+            "budgets": self.budgets,
         }
 
 
@@ -117,13 +125,14 @@ def judge(leaf_groups: Sequence[Mapping[str, Any]], scenarios: Mapping[str, Scen
         cost = g["cost_usd"] or {}
         esc = g["escalation_rate"]
         info = scenarios.get(by["scenario"])
-        thresholds = dict(info.thresholds) if info else {}
+        budgets = by.get("budgets")
+        thresholds = dict(info.thresholds) if info and budgets != "off" else {}
         v = Verdict(
             scenario=by["scenario"], model=by["model"] or "", fault_profile=by["fault_profile"]
             or "", trials=g["trials"], goal_met=g["goal_met"], cost_p50=cost.get("p50"),
             cost_p99=cost.get("p99"),
             escalated=None if esc is None else round(esc * g["trials"]),
-            outcomes=dict(g["outcomes"]), thresholds=thresholds, failures=())
+            outcomes=dict(g["outcomes"]), thresholds=thresholds, failures=(), budgets=budgets)
         failures: list[str] = []
         for name in THRESHOLD_NAMES:
             if name not in thresholds:
@@ -143,9 +152,11 @@ def judge(leaf_groups: Sequence[Mapping[str, Any]], scenarios: Mapping[str, Scen
 
 
 def leaves(groups: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The groups of one scenario, one model and one fault profile (or of one scenario and
-    model, when the source records no fault profile)."""
+    """The groups of one scenario, one model, one fault profile and one budgets variant
+    (leaving out a dimension the source does not record)."""
     profiled = any(g["by"]["fault_profile"] is not None for g in groups)
+    varied = any(g["by"].get("budgets") is not None for g in groups)
     return [g for g in groups if g["by"]["scenario"] is not None
             and g["by"]["model"] is not None
-            and (g["by"]["fault_profile"] is not None or not profiled)]
+            and (g["by"]["fault_profile"] is not None or not profiled)
+            and (g["by"].get("budgets") is not None or not varied)]

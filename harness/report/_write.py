@@ -81,6 +81,8 @@ def _recorded(run_dir: Path | None) -> tuple[dict[str, ScenarioInfo], str | None
     out: dict[str, ScenarioInfo] = {}
     for v in old.get("verdicts") or []:
         name = v.get("scenario")
+        if v.get("budgets") == "off":  # judged on crashes alone: its thresholds are not there
+            continue
         if isinstance(name, str) and isinstance(v.get("thresholds"), dict):
             out[name] = ScenarioInfo(name, {k: float(x) for k, x in v["thresholds"].items()},
                                      hashes.get(name))

@@ -26,6 +26,7 @@ from harness.external._spans import Spans
 from harness.external._tools import AgentTools
 from harness.faults import FaultSchedule, schedule_for
 from harness.llm._anthropic import agent_client
+from harness.runner._budgets import NO_LIMITS, ON
 from harness.runner._result import TrialResult
 from harness.runner._trial import trial_world
 from harness.scenario import EntryAgentSpec, ExecutedAction, evaluate
@@ -59,7 +60,7 @@ async def run_entry_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str,
                for t in registry.infos()]
     clock = VirtualClock()
     human = parts.make_human(s.human)
-    meter = Meter(agent.limits, parts.prices.price, clock)
+    meter = Meter(agent.limits if spec.budgets == ON else NO_LIMITS, parts.prices.price, clock)
     spans = Spans(env.tracer, s.name, spec.run_id)
     crash_points = set(schedule.crash_at)
     fired: list[int] = []
@@ -84,7 +85,7 @@ async def run_entry_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str,
         inner = env.model_client(spec, schedule, clock)
         client = agent_client(inner, MeteredTransport(inner.transport, meter, tick, spans))
         agent_tools = AgentTools(tools, schemas, meter=meter, human=human, clock=clock,
-                                 run_id=spec.run_id, task=s.task, on_call=tick, spans=spans)
+                                 run_id=spec.identity, task=s.task, on_call=tick, spans=spans)
         try:
             result = await parts.entry(s.task, client, agent_tools, model)
             answer = result if isinstance(result, str) else (
@@ -140,5 +141,5 @@ async def run_entry_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str,
                         None if answer is not None else "the agent returned no answer"),
         exhausted_limit=exhausted.limit if exhausted is not None else None, answer=answer or "",
         checks=[{"check": c.check, "ok": c.ok, "detail": c.detail} for c in checks],
-        log_id=log_id, transport=env.transport,
+        log_id=log_id, transport=env.transport, budgets=spec.budgets,
     )

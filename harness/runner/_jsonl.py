@@ -111,6 +111,11 @@ class TrialsFile:
                 self._fd = None
 
 
+_ON = {"budgets"}
+
+
 def _line(result: TrialResult) -> bytes:
-    return (json.dumps(result.model_dump(mode="json"), separators=(",", ":"),
+    # ``budgets`` only when off: a budgeted run's lines stay those of the format before it
+    row = result.model_dump(mode="json", exclude=_ON if result.budgets == "on" else None)
+    return (json.dumps(row, separators=(",", ":"),
                        ensure_ascii=False) + "\n").encode()

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.runner._budgets import Budgets
+
 #: ``done``: the agent finished; ``failed``: it gave up or a step failed it;
 #: ``budget_exhausted``: a limit ran out; ``escalated``: a person stopped it;
 #: ``crashed``: the runtime itself raised (a harness or agent bug, see ``error``).
@@ -43,10 +45,14 @@ class TrialResult(BaseModel):
     log_id: str = ""
     """The key of this trial's event log in the run's ``events.sqlite``."""
     transport: str = "simulated"
+    budgets: Budgets = "on"
+    """Whether the agent's limits held (``off``: every limit removed, see
+    ``harness.runner._budgets``). Written only when ``off``, so a budgeted run's lines
+    are what they were before the axis existed; a line without it is ``on``."""
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.scenario, self.model, self.fault_profile, self.trial)
+    def key(self) -> tuple[str, str, str, int, str]:
+        return (self.scenario, self.model, self.fault_profile, self.trial, self.budgets)
 
 
 def trial_seed(base: int, scenario: str, trial: int) -> int:
@@ -56,5 +62,10 @@ def trial_seed(base: int, scenario: str, trial: int) -> int:
     return int.from_bytes(digest, "big")
 
 
-def trial_run_id(scenario: str, model: str, profile: str, trial: int) -> str:
+def trial_run_id(scenario: str, model: str, profile: str, trial: int,
+                 budgets: str = "on") -> str:
+    """A trial's id (and log key); a trial without budgets is told apart by a ``nobudget``
+    part, so every budgeted trial keeps the id it always had."""
+    if budgets == "off":
+        return f"{scenario}/{model}/{profile}/nobudget/{trial}"
     return f"{scenario}/{model}/{profile}/{trial}"

@@ -1,7 +1,7 @@
 """What ``--resume`` still has to run, and what the resumed run reports.
 
-A trial is identified by (scenario, model, fault profile, trial number): the key of
-its ``trials.jsonl`` line. A trial with a whole line is done and never runs again; a
+A trial is identified by (scenario, model, fault profile, trial number, budgets
+variant): the key of its ``trials.jsonl`` line. A trial with a whole line is done and never runs again; a
 trial without one (never started, cut off mid-way, or its line torn) runs again.
 Lines of trials the plan no longer asks for stay in the file but are left out of
 the verdict.
@@ -14,12 +14,12 @@ from collections.abc import Iterable, Sequence
 from harness.runner._result import TrialResult
 from harness.runner._trial import TrialSpec
 
-TrialKey = tuple[str, str, str, int]
+TrialKey = tuple[str, str, str, int, str]
 
 
 def spec_key(spec: TrialSpec) -> TrialKey:
     """The key a spec's line will carry (``TrialResult.key``)."""
-    return (spec.scenario.scenario.name, spec.model_label, spec.profile, spec.trial)
+    return spec.key
 
 
 def already_done(lines: Iterable[TrialResult]) -> dict[TrialKey, TrialResult]:

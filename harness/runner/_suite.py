@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from harness.errors import ConfigError, UsageError
 from harness.llm import PROFILES, ModelProfile, profile_for
+from harness.runner._budgets import ON, Budgets, check_budgets
 from harness.runner._folder import (
     RunLock,
     check_name,
@@ -94,6 +95,9 @@ class SuiteOptions:
     ``TrialsFile``). A killed process loses no line either way; only power loss can."""
     report_files: bool = True
     """Write the report files into the run folder (off: judge only, e.g. a throwaway folder)."""
+    budgets: tuple[Budgets, ...] = (ON,)
+    """The budgets variants to run each trial under: ``on`` (the agent's limits hold),
+    ``off`` (every limit removed), or both, paired on the same seeds."""
 
     def identity(self) -> dict[str, Any]:
         """The options that must match for ``--resume`` to continue this run rather than mix
@@ -103,6 +107,8 @@ class SuiteOptions:
             "seed": self.seed, "faults": self.faults, "transport": self.transport}
         if self.profiles:
             ident["profiles"] = [p.model_dump(mode="json") for p in self.profiles]
+        if tuple(self.budgets) != (ON,):  # absent: budgets on, as before the axis existed
+            ident["budgets"] = list(self.budgets)
         return ident
 
     def profile_table(self) -> dict[str, ModelProfile] | None:
@@ -129,14 +135,18 @@ class SuiteResult:
 
 
 def plan(loaded: Sequence[LoadedScenario], opts: SuiteOptions) -> list[TrialSpec]:
+    """The trials to run, in the order ``trials.jsonl`` lists them: scenario files as
+    loaded, then model, then budgets variant, then trial."""
+    variants = check_budgets(opts.budgets)
     specs: list[TrialSpec] = []
     for ls in loaded:
         s = ls.scenario
         models: Sequence[str | None] = opts.models or s.models or (None,)
         n = opts.trials or s.trials
         for model in models:
-            for t in range(n):
-                specs.append(make_spec(ls, model, opts.faults, t, opts.seed))
+            for budgets in variants:
+                for t in range(n):
+                    specs.append(make_spec(ls, model, opts.faults, t, opts.seed, budgets))
     return specs
 
 

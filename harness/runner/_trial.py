@@ -30,6 +30,7 @@ from harness.driver import Crash, Driver, RunResult, VirtualClock
 from harness.errors import HarnessError, UsageError
 from harness.faults import FaultSchedule, FaultyTools, ToolFaultPlan, WorldTroubles, schedule_for
 from harness.llm import PROFILES, AnthropicClient, ModelProfile, make_client
+from harness.runner._budgets import OFF, ON, Budgets, unbudgeted
 from harness.runner._result import TrialResult, trial_run_id, trial_seed
 from harness.scenario import (
     ExecutedAction,
@@ -52,6 +53,8 @@ class TrialSpec:
     profile: str
     trial: int
     seed: int
+    budgets: Budgets = ON
+    """``on``: the agent's limits hold; ``off``: every limit removed (``_budgets``)."""
 
     @property
     def model_label(self) -> str:
@@ -59,18 +62,29 @@ class TrialSpec:
 
     @property
     def run_id(self) -> str:
-        return trial_run_id(self.scenario.scenario.name, self.model_label, self.profile, self.trial)
+        return trial_run_id(self.scenario.scenario.name, self.model_label, self.profile,
+                            self.trial, self.budgets)
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
+    def identity(self) -> str:
+        """What the run derives its retry waits and idempotency keys from: the budgeted
+        twin's id for both variants, so the two differ in their limits alone."""
+        return trial_run_id(self.scenario.scenario.name, self.model_label, self.profile,
+                            self.trial)
+
+    @property
+    def key(self) -> tuple[str, str, str, int, str]:
         """The key of its line in ``trials.jsonl`` (``TrialResult.key``)."""
-        return (self.scenario.scenario.name, self.model_label, self.profile, self.trial)
+        return (self.scenario.scenario.name, self.model_label, self.profile, self.trial,
+                self.budgets)
 
 
 def make_spec(ls: LoadedScenario, model: str | None, profile: str | None, trial: int,
-              base_seed: int) -> TrialSpec:
+              base_seed: int, budgets: Budgets = ON) -> TrialSpec:
+    """A planned trial. Its seed depends on the scenario and trial number alone, so the
+    same trial under another model, fault profile or budgets variant is its pair."""
     return TrialSpec(ls, model, profile or ls.scenario.faults.profile, trial,
-                     trial_seed(base_seed, ls.scenario.name, trial))
+                     trial_seed(base_seed, ls.scenario.name, trial), budgets)
 
 
 def cassette_path(spec: TrialSpec, folder: Path | None = None) -> Path:
@@ -125,9 +139,10 @@ class TrialEnv:
     crashes: list[int] = field(default_factory=list)
     profiles: Mapping[str, ModelProfile] | None = None
     """The simulated transport's model profiles (``None``: the built-in ones)."""
-    _configs: dict[tuple[int, str | None], tuple[LoadedScenario, AgentConfig]] = field(
+    _configs: dict[tuple[int, str | None, str], tuple[LoadedScenario, AgentConfig]] = field(
         default_factory=dict, repr=False)
-    """Agent configurations by (scenario, model): the same for every trial but its seed."""
+    """Agent configurations by (scenario, model, budgets): the same for every trial but
+    its seed."""
     _profiles: dict[int, tuple[LoadedScenario, Mapping[str, ModelProfile] | None]] = field(
         default_factory=dict, repr=False)
 
@@ -147,13 +162,16 @@ class TrialEnv:
         )
 
     def agent_config(self, spec: TrialSpec) -> AgentConfig:
-        """The trial's agent configuration, validated once per scenario and model."""
-        key = (id(spec.scenario), spec.model)
+        """The trial's agent configuration, validated once per scenario, model and
+        budgets variant."""
+        key = (id(spec.scenario), spec.model, spec.budgets)
         hit = self._configs.get(key)
         if hit is None or hit[0] is not spec.scenario:
             s = spec.scenario.scenario
             config = build_agent_config(s, spec.scenario.tools, spec.model,
                                         spec.scenario.parts.prices.price)
+            if spec.budgets == OFF:
+                config = unbudgeted(config)
             hit = self._configs[key] = (spec.scenario, config)
         return hit[1].model_copy(update={"seed": spec.seed})
 
@@ -228,7 +246,7 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
     ended: RunResult | None = None
     try:
         try:
-            ended = await driver().run(config, s.task, run_id=spec.run_id, log_key=log_id)
+            ended = await driver().run(config, s.task, run_id=spec.identity, log_key=log_id)
         except Crash:
             while True:
                 env.recorder.discard(log_id)
@@ -236,7 +254,8 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
                     if env.recorder.read_run(log_id):
                         ended = await driver().resume(log_id)
                     else:  # it crashed before its first record: nothing ran, start it again
-                        ended = await driver().run(config, s.task, run_id=spec.run_id, log_key=log_id)
+                        ended = await driver().run(config, s.task, run_id=spec.identity,
+                                                   log_key=log_id)
                     break
                 except Crash:
                     continue
@@ -276,7 +295,7 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
         error=error or (ctx.reason if ctx.outcome not in (None, "done") else None),
         exhausted_limit=ctx.exhausted_limit, answer=ctx.answer,
         checks=[{"check": c.check, "ok": c.ok, "detail": c.detail} for c in checks],
-        log_id=log_id, transport=env.transport,
+        log_id=log_id, transport=env.transport, budgets=spec.budgets,
     )
 
 

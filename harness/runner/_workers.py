@@ -29,6 +29,7 @@ from queue import Empty
 from typing import TYPE_CHECKING, Any
 
 from harness._cpus import usable_cpus
+from harness.runner._budgets import Budgets
 from harness.runner._result import TrialResult
 from harness.runner._trial import TrialSpec, make_spec
 from harness.scenario import load_all
@@ -84,14 +85,14 @@ def watch_parent(parent: int, interval_s: float = _PARENT_POLL_S) -> None:
     os._exit(1)
 
 
-def _worker(index: int, keys: list[tuple[str, str | None, str, int]], opts: SuiteOptions,
+def _worker(index: int, keys: list[tuple[str, str | None, str, int, Budgets]], opts: SuiteOptions,
             out: Path, queue: Any, parent: int) -> None:
     _die_with(parent)
     from harness.runner._suite import _run_specs
 
     loaded = {ls.scenario.name: ls for ls in load_all(opts.paths)}
-    specs = [make_spec(loaded[name], model, profile, trial, opts.seed)
-             for name, model, profile, trial in keys]
+    specs = [make_spec(loaded[name], model, profile, trial, opts.seed, budgets)
+             for name, model, profile, trial, budgets in keys]
     asyncio.run(_run_specs(specs, opts, out, f"spans-w{index}.jsonl",
                            lambda r: queue.put(r.model_dump_json())))
     queue.put(None)
@@ -121,9 +122,10 @@ def run_in_workers(todo: list[TrialSpec], opts: SuiteOptions, workers: int, out:
     ctx = mp.get_context("fork") if _forkable() else mp.get_context("spawn")
     queue = ctx.Queue()
     n = min(workers, len(todo))
-    chunks: list[list[tuple[str, str | None, str, int]]] = [[] for _ in range(n)]
+    chunks: list[list[tuple[str, str | None, str, int, Budgets]]] = [[] for _ in range(n)]
     for i, s in enumerate(todo):
-        chunks[i % n].append((s.scenario.scenario.name, s.model, s.profile, s.trial))
+        chunks[i % n].append((s.scenario.scenario.name, s.model, s.profile, s.trial,
+                              s.budgets))
     parent = os.getpid()
     procs = [ctx.Process(target=_worker, args=(i, chunks[i], opts, out, queue, parent),
                          daemon=True)

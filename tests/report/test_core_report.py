@@ -34,7 +34,7 @@ def test_every_outcome_kind_reports_and_judges(tmp_path: Path,
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     overall = s["groups"][0]
     assert overall["by"] == {"suite": None, "scenario": None, "model": None,
-                             "fault_profile": None}
+                             "fault_profile": None, "budgets": None}
     assert overall["outcomes"] == {"done": 8, "failed": 4, "budget_exhausted": 4,
                                    "escalated": 4, "crashed": 4}
     assert overall["budget_exhausted_by"] == {"llm_calls": 4}
@@ -46,7 +46,8 @@ def test_every_outcome_kind_reports_and_judges(tmp_path: Path,
     assert all(not v["passed"] and "1 trial(s) crashed the runtime" in v["failures"]
                for v in s["verdicts"])
     hostile_b = next(g for g in s["groups"] if g["by"] == {
-        "suite": "suite", "scenario": "s", "model": "b", "fault_profile": "hostile-tools"})
+        "suite": "suite", "scenario": "s", "model": "b", "fault_profile": "hostile-tools",
+        "budgets": None})
     # b completes 2 of 6 under both profiles: no change against none
     assert hostile_b["completion_change_vs_none"] == 0.0
     attack = hostile_b["attack"]
@@ -182,7 +183,7 @@ def test_harness_run_writes_the_report_and_shows_escalation_as_a_rate(
     out = capsys.readouterr().out
     assert "esc rate" in out and "100%" in out and "PASS" in out
     s = json.loads((run / "summary.json").read_text())
-    assert s["schema"] == "harness.summary" and s["schema_version"] == 1
+    assert s["schema"] == "harness.summary" and s["schema_version"] == 2
     assert s["provenance"]["base_seed"] == 0 and s["provenance"]["transports"] == ["simulated"]
     assert s["verdicts"][0]["observed"]["escalation_rate"] == 1.0
     # report again from what the run stored: the same bytes

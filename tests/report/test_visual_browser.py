@@ -139,3 +139,44 @@ def test_a_trial_whose_detail_was_left_out_says_so(tmp_path: Path) -> None:
             browser.close()
     assert "all but 2 of them" in page_file.read_text()
     assert problems == []
+
+
+def test_a_run_with_and_without_budgets_leads_with_the_budget_story_chart(
+        tmp_path: Path) -> None:
+    browser_path = _browser_path()
+    run = tmp_path / "run"
+    story = Path(__file__).resolve().parents[1] / "budget_story"
+    run_suite(SuiteOptions(paths=(str(story),), trials=3, budgets=("on", "off"), out=run,
+                           tracing=False, progress=False))
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_path,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                    if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto((run / "report.html").as_uri())
+            page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+            # the headline chart is the page's first section, decoded to a real image
+            first = page.locator("section").first
+            assert first.get_attribute("id") == "budget-story-section"
+            img = first.locator("img[data-chart='budget_story.png']")
+            assert img.evaluate("e => e.naturalWidth") > 600
+            assert img.bounding_box()["width"] > 600  # type: ignore[index]
+            # two suites and the whole run, each with and without budgets
+            assert page.locator("#budget-story tbody tr").count() == 6
+            assert page.locator("#budget-story tr[data-budgets='off']").count() == 3
+            # every chart decoded, the four of every run after the story
+            widths = page.eval_on_selector_all("img[data-chart]",
+                                               "els => els.map(e => e.naturalWidth)")
+            assert len(widths) == 5 and all(w > 100 for w in widths), widths
+            # the trial table filters by variant
+            page.select_option("#f-budgets", "off")
+            trials = page.locator("#trials tbody tr td:nth-child(5)").all_inner_texts()
+            assert len(trials) == 6 and all(t.endswith("(no budgets)") for t in trials), trials
+            page.screenshot(path=str(tmp_path / "story.png"), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
