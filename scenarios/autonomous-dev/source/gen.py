@@ -96,7 +96,7 @@ def call(tool, **inp):
     return Flow(tool=tool, input=Flow(inp)) if all("\n" not in str(v) for v in inp.values()) \
         else {"tool": tool, "input": inp}
 
-def roles(code_turns=40, triage_turns=30, release_turns=16, extra=(), files=None):
+def roles(code_turns=80, triage_turns=50, release_turns=30, extra=(), files=None):
     rmap = "\n" + repo_map(files) if files else ""
     rs = [
         {"name": "triage", "model": "claude-haiku-4-5",
