@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.report._charts import CHART_FILES
-from harness.report._drilldown import clip, read_stories
+from harness.report._drilldown import MAX_CALLS, clip, read_stories
 from harness.report._html import render_page, write_visuals
 from harness.runner import SuiteOptions, run_suite
 
@@ -149,11 +149,19 @@ def test_the_drill_down_replays_each_trial_to_the_numbers_it_reported(run: Path)
         assert s["states"][0] == "idle" and s["states"][-1] in ("done", "failed")
         assert s["states"][-1] == ("done" if row.outcome == "done" else "failed")
         calls = s["model_calls"]
-        assert len(calls) == row.llm_calls
-        assert sum(c["tokens_in"] for c in calls) == row.tokens_in
-        assert sum(c["tokens_out"] for c in calls) == row.tokens_out
-        assert sum(c["cost_usd"] for c in calls) == pytest.approx(row.cost_usd, abs=1e-9)
-        assert len(s["tool_calls"]) == row.tool_calls
+        assert s["model_calls_total"] == row.llm_calls
+        assert s["tool_calls_total"] == row.tool_calls
+        if row.llm_calls > MAX_CALLS:
+            # a long trial shows how it began and ended, and says how many calls it skipped
+            gap = [c for c in calls if "gap" in c]
+            assert len(calls) == MAX_CALLS + 1 and gap[0]["gap"] == row.llm_calls - MAX_CALLS
+        else:
+            assert len(calls) == row.llm_calls
+            assert sum(c["tokens_in"] for c in calls) == row.tokens_in
+            assert sum(c["tokens_out"] for c in calls) == row.tokens_out
+            assert sum(c["cost_usd"] for c in calls) == pytest.approx(row.cost_usd, abs=1e-9)
+        if row.tool_calls <= MAX_CALLS:
+            assert len(s["tool_calls"]) == row.tool_calls
         assert len(s["escalations"]) >= row.escalations
         saw_escalation |= any(e["decision"] in ("approve", "deny", "edit", "timeout")
                               for e in s["escalations"])
