@@ -67,11 +67,17 @@ class Cassette(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: Literal[1] = CASSETTE_VERSION
+    recorded_from: Literal["simulated", "replay", "live"] | None = None
+    """What answered the calls when they were recorded: ``simulated`` cassettes hold the
+    seeded model simulation's answers (they test the agent's architecture, not a real
+    model), ``live`` ones a real model's. Absent in cassettes written before the label."""
     interactions: list[Interaction] = Field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True,
-                          ensure_ascii=False) + "\n"
+        data = self.model_dump(mode="json")
+        if data["recorded_from"] is None:
+            del data["recorded_from"]
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 class ReplayMiss(UsageError):
@@ -306,11 +312,13 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
     def __init__(
         self, inner: httpx2.AsyncBaseTransport, path: str | os.PathLike[str], *,
         append: bool = False, autosave: bool = True,
+        source: Literal["simulated", "replay", "live"] | None = None,
     ) -> None:
         self.inner = inner
         self.path = Path(path)
         self.autosave = autosave
-        self.cassette = load_cassette(self.path) if append and self.path.exists() else Cassette()
+        self.cassette = (load_cassette(self.path) if append and self.path.exists()
+                         else Cassette(recorded_from=source))
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         await request.aread()

@@ -71,7 +71,7 @@ def make_client(
     else:
         raise UsageError(f"unknown transport {transport!r}; choose one of {', '.join(TRANSPORTS)}")
     if record_to is not None:
-        inner = RecordingTransport(inner, record_to)
+        inner = RecordingTransport(inner, record_to, source=transport)
     if faults is not None:
         inner = ChaosTransport(inner, faults, seed if fault_seed is None else fault_seed,
                                clock=clock)

@@ -77,7 +77,7 @@ def _p(model: str, **kw: float) -> ModelProfile:
 
 
 _BUILTIN = (
-    _p("claude-haiku-4-5", skill=0.85, verbosity=0.7, loop_tendency=0.40, premature_end=0.10,
+    _p("claude-haiku-4-5", skill=0.88, verbosity=0.7, loop_tendency=0.40, premature_end=0.10,
        replan_tendency=0.08, plan_error=0.15, false_done=0.10,
        latency_median_s=0.45, latency_sigma=0.35, per_output_token_s=0.005,
        error_compounding=0.25, injection_susceptibility=0.30),

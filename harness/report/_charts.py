@@ -393,7 +393,7 @@ def budget_story_chart(trials: pd.DataFrame, story: list[dict[str, Any]], note: 
             x = max(float(p99), floor)
             ax.axvline(x, color=colour, linestyle="--", linewidth=1)
             right = np.log(x / (lo / 1.25)) > np.log((hi * 1.25) / (lo / 1.25)) / 2
-            ax.annotate(f"P99 {_dollars(x)}", (x, 0.62 if v == "on" else 0.45),
+            ax.annotate(f"P99 ${x:,.3g}" if x < 100 else f"P99 ${x:,.0f}", (x, 0.62 if v == "on" else 0.45),
                         xycoords=("data", "axes fraction"), xytext=(-3 if right else 3, 0),
                         textcoords="offset points", color=colour, fontsize=7,
                         ha="right" if right else "left",
