@@ -38,10 +38,9 @@ ROOT = HERE.parent
 #: the merge, once the file came to be written in plan order and the broken example left
 #: ``scenarios/``); the plug-in path must change nothing. Taken again when the simulated
 #: model learned to read a corrupted (``malformed``) tool result as a failed call, and
-#: again when the model profiles were calibrated to the cost model, and when the repo
-#: world's ``read_file`` learned line ranges (its schema is in every request that offers
-#: it); the three scenarios are kept frozen under ``tests/fixtures/classic``.
-BUNDLED_CHAOS_SHA256 = "03bb73f2cf7914e014424ca7c70ef0e8b38e908d57ffaa1771ed2c96d38a54d2"
+#: again when the model profiles were calibrated to the cost model; the three scenarios
+#: are kept frozen under ``tests/fixtures/classic``.
+BUNDLED_CHAOS_SHA256 = "0ee48b24f75002c0588805bfb57fcf35f798b005d9dd3d70c6f48c300f00763d"
 
 TICKETS = """\
 name: {name}

@@ -141,7 +141,7 @@ def test_tool_flags() -> None:
         "read_inbox": (False, False), "refund_order": (True, False),
         "refund_order_large": (True, True), "send_email": (True, False),
         "update_order_status": (True, False),
-        "list_files": (False, False), "read_file": (False, False),
+        "list_files": (False, False), "read_file": (False, False), "read_lines": (False, False),
         "search_code": (False, False), "view_diff": (False, False),
         "add_review_comment": (True, False), "submit_review": (True, False),
         "write_file": (True, False), "apply_patch": (True, False), "run_tests": (False, False),
@@ -602,21 +602,23 @@ def test_deploy_needs_passing_tests_and_records_the_revision() -> None:
     assert ok(lax, "deploy", {"version": "v0"})["tests_passed"] is False
 
 
-def test_read_file_takes_a_line_range() -> None:
+def test_read_lines_reads_a_line_range() -> None:
     w = RepoWorld({"files": {"a.py": "one\ntwo\nthree\nfour\n"}})
     assert ok(w, "read_file", {"path": "a.py"}) == {"lines": 4, "path": "a.py",
                                                     "text": "one\ntwo\nthree\nfour\n"}
-    assert ok(w, "read_file", {"path": "a.py", "start_line": 2, "end_line": 3}) == {
+    assert ok(w, "read_lines", {"path": "a.py", "start_line": 2, "end_line": 3}) == {
         "end_line": 3, "lines": 4, "path": "a.py", "start_line": 2, "text": "two\nthree\n"}
-    # an end past the file is cut to it; a start alone reads to the end
-    assert ok(w, "read_file", {"path": "a.py", "start_line": 4, "end_line": 99})["text"] == (
+    # an end past the file is cut to it; a start alone reads to the end, an end alone from 1
+    assert ok(w, "read_lines", {"path": "a.py", "start_line": 4, "end_line": 99})["text"] == (
         "four\n")
-    assert ok(w, "read_file", {"path": "a.py", "start_line": 3})["end_line"] == 4
-    assert ok(w, "read_file", {"path": "a.py", "end_line": 1})["text"] == "one\n"
+    assert ok(w, "read_lines", {"path": "a.py", "start_line": 3})["end_line"] == 4
+    assert ok(w, "read_lines", {"path": "a.py", "end_line": 1})["text"] == "one\n"
+    assert ok(w, "read_lines", {"path": "a.py"})["text"] == "one\ntwo\nthree\nfour\n"
     for bad in ({"start_line": 5}, {"start_line": 3, "end_line": 2}):
-        kind, msg = refused(w, "read_file", {"path": "a.py", **bad})
+        kind, msg = refused(w, "read_lines", {"path": "a.py", **bad})
         assert kind == "bad_range" and "4 line(s)" in msg
-    assert refused(w, "read_file", {"path": "a.py", "start_line": 0})[0] == "invalid_input"
+    assert refused(w, "read_lines", {"path": "a.py", "start_line": 0})[0] == "invalid_input"
+    assert refused(w, "read_lines", {"path": "b.py", "start_line": 1})[0] == "not_found"
 
 
 def test_search_code_greps_the_tree() -> None:

@@ -30,7 +30,7 @@ against the working tree with the pending diff applied, without merging it.
 verbose test runner prints: a line per test; per failing test its source, file and
 line, the assertion, expected against found; a short summary), which is what a
 development agent reads and what makes its tool results weigh what real ones do.
-``search_code`` greps the tree (``path:line:text``) and ``read_file`` takes a line
+``search_code`` greps the tree (``path:line:text``) and ``read_lines`` reads a line
 range, so a task in a repository of several files takes the many small steps a
 real one does. ``deploy`` is the production-affecting tool. The pending diff must
 apply to the initial files (a scenario typo is caught when the world is built).
@@ -162,7 +162,7 @@ class Deployment(Data):
 
 
 REPO_TOOLS = frozenset({
-    "list_files", "read_file", "search_code", "view_diff", "add_review_comment",
+    "list_files", "read_file", "read_lines", "search_code", "view_diff", "add_review_comment",
     "submit_review", "write_file", "apply_patch", "run_tests", "merge_diff", "deploy",
 })
 
@@ -226,9 +226,14 @@ class ListInput(Input):
 
 class PathInput(Input):
     path: str = Field(description="Repository-relative file path, e.g. 'src/calc.py'.")
+
+
+class LinesInput(Input):
+    path: str = Field(description="Repository-relative file path, e.g. 'src/calc.py'.")
     start_line: int | None = Field(None, ge=1, description="First line to return (1-based); "
-                                   "omit both for the whole file.")
-    end_line: int | None = Field(None, ge=1, description="Last line to return (inclusive).")
+                                   "omitted: from the first line.")
+    end_line: int | None = Field(None, ge=1, description="Last line to return (inclusive); "
+                                 "omitted: to the end of the file.")
 
 
 class SearchInput(Input):
@@ -458,12 +463,16 @@ class RepoWorld(World):
         async def list_files(args: ListInput, ctx: ToolContext) -> JSON:
             return await w._read("list_files", ctx, lambda: w._list(args.prefix))
 
-        @tool(name="read_file", description=(
-            "Read a file's text from the working tree: all of it, or the lines from "
-            "start_line to end_line."))
+        @tool(name="read_file", description="Read one file's full text from the working tree.")
         async def read_file(args: PathInput, ctx: ToolContext) -> JSON:
-            return await w._read("read_file", ctx,
-                                 lambda: w._file(args.path, args.start_line, args.end_line))
+            return await w._read("read_file", ctx, lambda: w._file(args.path))
+
+        @tool(name="read_lines", description=(
+            "Read the lines from start_line to end_line of a file in the working tree, with "
+            "the file's total line count."))
+        async def read_lines(args: LinesInput, ctx: ToolContext) -> JSON:
+            return await w._read("read_lines", ctx, lambda: w._file(
+                args.path, args.start_line or 1, args.end_line))
 
         @tool(name="search_code", description=(
             "Search the working tree's files for a literal string, like grep: each match as "
@@ -518,8 +527,8 @@ class RepoWorld(World):
         async def deploy(args: DeployInput, ctx: ToolContext) -> JSON:
             return await w._act("deploy", args, ctx, lambda: w._deploy(args))
 
-        return [list_files, read_file, search_code, view_diff, add_review_comment, submit_review,
-                write_file, apply_patch_tool, run_tests, merge_diff, deploy]
+        return [list_files, read_file, read_lines, search_code, view_diff, add_review_comment,
+                submit_review, write_file, apply_patch_tool, run_tests, merge_diff, deploy]
 
 
 # -- the runner's report ----------------------------------------------------------------

@@ -86,8 +86,8 @@ GUIDE += """
 - `search_code` is a literal grep over the working tree (`path:line:text`, at most 40
   matches). Search for a definition (`def paginate`) before reading a whole module,
   and for every caller before you change a signature.
-- `read_file` returns a file, or the lines from `start_line` to `end_line`. Read the
-  whole module the first time; later, read just the lines you need.
+- `read_file` returns a whole file and `read_lines` the lines from `start_line` to
+  `end_line`. Read the whole module the first time; later, read just the lines you need.
 - `write_file` replaces a whole file. Write the complete new text, keeping everything
   you did not mean to change byte for byte: imports, docstrings, blank lines.
 - `view_diff`, `add_review_comment` and `submit_review` work on the pending diff under
