@@ -61,6 +61,7 @@ from harness.telemetry import InlineBatchSpanProcessor, LeanTracerProvider, OTLP
 
 if TYPE_CHECKING:
     from harness.report import Report, Verdict
+    from harness.temporal import TemporalOptions
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class SuiteOptions:
     ``TrialsFile``). A killed process loses no line either way; only power loss can."""
     report_files: bool = True
     """Write the report files into the run folder (off: judge only, e.g. a throwaway folder)."""
+    temporal: TemporalOptions | None = None
+    """Run the trials as workflows on this Temporal server (``None``: in local processes)."""
 
     def identity(self) -> dict[str, Any]:
         """The options that must match for ``--resume`` to continue this run rather than mix
@@ -303,7 +306,11 @@ def _run_locked(opts: SuiteOptions, loaded: Sequence[LoadedScenario], specs: lis
     workers = opts.workers or default_workers(opts.transport, len(todo))
     try:
         with sigterm_as_interrupt():
-            if workers > 1 and len(todo) > 1:
+            if opts.temporal is not None:
+                from harness.temporal._run import run_on_temporal
+
+                run_on_temporal(todo, opts, opts.temporal, out, on_result)
+            elif workers > 1 and len(todo) > 1:
                 run_in_workers(todo, opts, workers, out, on_result)
             else:
                 asyncio.run(_run_specs(todo, opts, out, "spans.jsonl", on_result))

@@ -1,0 +1,21 @@
+"""Where a run's trials go when a Temporal server runs them (``--backend temporal``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "default"
+DEFAULT_TASK_QUEUE = "harness"
+
+
+@dataclass(frozen=True)
+class TemporalOptions:
+    address: str
+    """``HOST:PORT`` of the Temporal frontend (a local dev server, a cluster, Temporal Cloud)."""
+    namespace: str = DEFAULT_NAMESPACE
+    task_queue: str = DEFAULT_TASK_QUEUE
+    connect_timeout_s: float = 10.0
+    """How long to try reaching the server before giving up with exit 2."""
+    failover_s: float = 10.0
+    """How long a trial waits for its worker (to pick up an effect, or to heartbeat during
+    a long one) before another worker rebuilds the trial and carries on."""
