@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--edited-input", metavar="JSON", help="with --decision edit: the input "
                     "to use instead, as JSON")
     ap.add_argument("--note", default="", help="a note kept with the decision")
+    ap.add_argument("--temporal-address", metavar="HOST:PORT",
+                    help="the server (default: the one the run used, from its temporal.json)")
+    ap.add_argument("--namespace", metavar="N", help="namespace (default: the run's)")
     ap.add_argument("--request", metavar="ID", help="which pending request (its effect id; "
                     "default: the only one)")
 
@@ -169,6 +172,10 @@ def _temporal_args(p: argparse.ArgumentParser) -> None:
                    help="the Temporal server's frontend (with --backend temporal)")
     p.add_argument("--namespace", default="default", metavar="N", help="Temporal namespace")
     p.add_argument("--task-queue", default="harness", metavar="Q", help="Temporal task queue")
+    if p.prog.endswith("run"):
+        p.add_argument("--failover", type=float, default=10.0, metavar="S",
+                       help="seconds a trial waits for a lost worker (no pick-up, no "
+                       "heartbeat) before another worker rebuilds it and carries on")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +300,10 @@ def _temporal_options(args: argparse.Namespace) -> Any:
     _need_temporal()
     from harness.temporal import TemporalOptions
 
-    return TemporalOptions(args.temporal_address, args.namespace, args.task_queue)
+    if not args.failover > 0:
+        raise UsageError(f"--failover must be more than 0 seconds, not {args.failover}")
+    return TemporalOptions(args.temporal_address, args.namespace, args.task_queue,
+                           failover_s=args.failover)
 
 
 def _need_temporal() -> None:
@@ -327,6 +337,15 @@ def entry() -> None:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_OK
+    if "temporalio" in sys.modules:
+        # the Temporal SDK's native threads may still hold the GIL's thread state while the
+        # interpreter finalizes, which aborts the process and loses the exit code: everything
+        # is written and closed by now, so leave without finalizing
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -28,7 +28,7 @@ def approve_main(args: argparse.Namespace) -> int:
 async def _approve(args: argparse.Namespace) -> int:
     info = read_run_file(Path(args.run))
     address = args.temporal_address or info["address"]
-    client = await connect(address, info.get("namespace", args.namespace))
+    client = await connect(address, args.namespace or info.get("namespace", "default"))
     uid = info["run_uid"]
     if args.trial is None:  # list who is waiting
         async for wf in client.list_workflows(

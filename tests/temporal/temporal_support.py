@@ -10,7 +10,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONHASHSEED": "0"}
+HERE = Path(__file__).resolve().parent
+#: the test worlds (``ledger_world``) are imported by module name, by workers and runs alike
+ENV = {**os.environ, "PYTHONHASHSEED": "0",
+       "PYTHONPATH": os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH"))
+                                     if p)}
 
 
 def start_worker(address: str, queue: str, log: Path) -> subprocess.Popen[bytes]:

@@ -1,0 +1,113 @@
+"""What Temporal is for: a worker SIGKILLed mid-trial, a person approving from another
+process, the server restarted mid-suite; each against a real server and real processes,
+with side effects counted in a ledger file no process can roll back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from ledger_world import scenario
+from temporal_support import ENV, ROOT, harness_cmd, start_worker, stop, wait_ready
+
+from harness.temporal._server import DevServer
+
+pytestmark = pytest.mark.slow
+
+
+def _run_in_background(paths: list[Path], out: Path, address: str, queue: str,
+                       *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", *map(str, paths), "--out", str(out),
+         "--backend", "temporal", "--temporal-address", address, "--task-queue", queue,
+         "--failover", "2", *extra], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(what: str, cond: object, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _lines(out: Path) -> list[dict[str, object]]:
+    return [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()]
+
+
+def _ledger(folder: Path) -> list[dict[str, object]]:
+    return [json.loads(x) for x in (folder / "ledger.jsonl").read_text().splitlines()]
+
+
+def test_a_worker_killed_mid_trial_is_replaced_and_side_effects_happen_once(
+        tmp_path: Path, temporal_server: DevServer) -> None:
+    queue = f"crash-{uuid.uuid4().hex[:8]}"
+    world = tmp_path / "world"
+    path = scenario(world, "charge-with-crash", gate=True)
+    first = start_worker(temporal_server.address, queue, tmp_path / "first.log")
+    wait_ready(first, tmp_path / "first.log")
+    run = _run_in_background([path], tmp_path / "run", temporal_server.address, queue)
+    second = None
+    try:
+        # the first worker has charged O1 and sits in `settle`: kill it there
+        _wait_for("the trial to reach settle", (world / "gate").exists)
+        assert [e["order_id"] for e in _ledger(world)] == ["O1"]
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+        second = start_worker(temporal_server.address, queue, tmp_path / "second.log")
+        _, err = run.communicate(timeout=180)
+        assert run.returncode == 0, err
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)
+        if run.poll() is None:
+            run.kill()
+    (line,) = _lines(tmp_path / "run")
+    assert line["outcome"] == "done" and line["goal_met"] is True
+    # the new worker rebuilt the trial by sending O1's charge again with its key: the
+    # ledger answered it from its record, so each charge happened exactly once
+    entries = _ledger(world)
+    assert sorted(str(e["order_id"]) for e in entries) == ["O1", "O2"]
+    assert len({e["key"] for e in entries}) == 2
+
+
+def test_a_person_approves_from_another_process_while_the_trial_waits(
+        tmp_path: Path, temporal_server: DevServer, temporal_worker: str) -> None:
+    world = tmp_path / "world"
+    path = scenario(world, "restart-needs-approval", restart=True, human="outside")
+    out = tmp_path / "run"
+    run = _run_in_background([path], out, temporal_server.address, temporal_worker)
+    trial = "restart-needs-approval/configured/none/0"
+    try:
+        def waiting() -> bool:
+            r = harness_cmd("approve", out, timeout=60) if (out / "temporal.json").exists() \
+                else None
+            return r is not None and r.returncode == 0 and trial in r.stdout
+
+        _wait_for("the trial to wait for a person", waiting)
+        # nothing restarted before the decision
+        assert all(e["tool"] == "charge" for e in _ledger(world))
+        r = harness_cmd("approve", out, trial, "--decision", "approve", "--note", "go ahead",
+                        timeout=60)
+        assert r.returncode == 0, r.stderr
+        _, err = run.communicate(timeout=180)
+        assert run.returncode == 0, err
+    finally:
+        if run.poll() is None:
+            run.kill()
+    (line,) = _lines(out)
+    assert line["outcome"] == "done" and line["escalations"] == 1
+    assert [e["tool"] for e in _ledger(world)].count("restart_service") == 1
+    # a second decision for a trial that waits for none is a usage error, not a hang
+    again = harness_cmd("approve", out, trial, timeout=60)
+    assert again.returncode == 2 and "waits for no decision" in again.stderr
