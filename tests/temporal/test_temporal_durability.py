@@ -111,3 +111,35 @@ def test_a_person_approves_from_another_process_while_the_trial_waits(
     # a second decision for a trial that waits for none is a usage error, not a hang
     again = harness_cmd("approve", out, trial, timeout=60)
     assert again.returncode == 2 and "waits for no decision" in again.stderr
+
+
+def test_a_server_restarted_mid_suite_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    """The server's state lives in its database file: stopped mid-suite and started again on
+    it, the run carries on, and its lines are the local backend's, each trial once."""
+    server = DevServer(db=tmp_path / "server.db").start()
+    queue = f"restart-{uuid.uuid4().hex[:8]}"
+    worker = start_worker(server.address, queue, tmp_path / "worker.log")
+    out = tmp_path / "run"
+    run = None
+    try:
+        wait_ready(worker, tmp_path / "worker.log")
+        run = _run_in_background([ROOT / "scenarios"], out, server.address, queue,
+                                 "--trials", "3", "--concurrency", "2")
+        trials = out / "trials.jsonl"
+        _wait_for("a first finished trial",
+                  lambda: trials.exists() and trials.read_text().count("\n") >= 1)
+        server.stop()
+        assert trials.read_text().count("\n") < 9  # the suite was cut off mid-way
+        server.start()
+        _, err = run.communicate(timeout=300)
+        assert run.returncode in (0, 1), err
+    finally:
+        if run is not None and run.poll() is None:
+            run.kill()
+        stop(worker)
+        server.stop()
+    local = harness_cmd("run", "scenarios", "--trials", "3", "--workers", "1",
+                        "--out", tmp_path / "local")
+    assert local.returncode in (0, 1), local.stderr
+    assert (out / "trials.jsonl").read_bytes() == (tmp_path / "local" / "trials.jsonl"
+                                                   ).read_bytes()
