@@ -176,6 +176,9 @@ def _temporal_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--failover", type=float, default=10.0, metavar="S",
                        help="seconds a trial waits for a lost worker (no pick-up, no "
                        "heartbeat) before another worker rebuilds it and carries on")
+        p.add_argument("--history-limit", type=int, default=10_000, metavar="N",
+                       help="events in a trial's workflow history past which it continues "
+                       "as new")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,8 +305,9 @@ def _temporal_options(args: argparse.Namespace) -> Any:
 
     if not args.failover > 0:
         raise UsageError(f"--failover must be more than 0 seconds, not {args.failover}")
+    _positive("--history-limit", args.history_limit)
     return TemporalOptions(args.temporal_address, args.namespace, args.task_queue,
-                           failover_s=args.failover)
+                           failover_s=args.failover, history_limit=args.history_limit)
 
 
 def _need_temporal() -> None:

@@ -74,6 +74,7 @@ def workflow_input(spec: TrialSpec, opts: SuiteOptions, topts: TemporalOptions,
         "cassettes": str(opts.cassettes) if opts.cassettes is not None else None,
         "profiles": [p.model_dump(mode="json") for p in opts.profiles] or None,
         "task_queue": topts.task_queue, "failover_s": topts.failover_s,
+        "history_limit": topts.history_limit,
     }
 
 

@@ -23,6 +23,10 @@ from harness.temporal._connect import connect
 from harness.temporal._versioning import build_id
 from harness.temporal._workflow import TrialWorkflow
 
+_POLLS = 16
+"""Long polls kept open per queue: a trial's effects are short round trips, one after
+another, so the pollers (not the CPU) bound a worker's rate; the SDK's default is 5."""
+
 
 def workflow_runner() -> SandboxedWorkflowRunner:
     """Temporal's sandbox, with the pure core (and pydantic, which it is built on) passed
@@ -48,9 +52,11 @@ async def serve(address: str, namespace: str, task_queue: str, *,
             break
     shared = Worker(client, task_queue=task_queue, workflows=[TrialWorkflow],
                     activities=[sessions.open_session], workflow_runner=workflow_runner(),
-                    build_id=build_id(), max_concurrent_activities=64)
+                    build_id=build_id(), max_concurrent_activities=64,
+                    max_concurrent_workflow_task_polls=_POLLS)
     mine = Worker(client, task_queue=own, activities=[sessions.perform, sessions.finish],
-                  build_id=build_id(), max_concurrent_activities=256)
+                  build_id=build_id(), max_concurrent_activities=256,
+                  max_concurrent_activity_task_polls=_POLLS)
     async with shared, mine:
         if ready is not None:
             ready()

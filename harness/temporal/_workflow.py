@@ -30,6 +30,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import TypeAdapter
+
     from harness.core import (
         AgentConfig,
         Effect,
@@ -42,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         ToolReturned,
         event_adapter,
     )
+
+_EFFECT: TypeAdapter[Effect] = TypeAdapter(Effect)
 
 WORKFLOW_NAME = "harness-trial"
 DECIDE_SIGNAL = "decide"
@@ -111,19 +115,33 @@ class TrialWorkflow:
 
     @workflow.run
     async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
+        carry = inp.pop("carry", None)
         self._inp = inp
-        self._performed: list[dict[str, Any]] = []
-        self._session: dict[str, Any] = await self._open()
-        config = AgentConfig.model_validate(self._session["config"])
         m = Machine()
         watch = _Actions()
-        records: list[list[str]] = []
-        first = RunStarted(run_id=inp["run_id"], task=self._session["task"], config=config,
-                           at=float(self._session["now"]))
-        queue: list[Any] = [first]
+        queue: list[Any] = []
         queued: list[Any] = []
         ready: list[tuple[float, tuple[float, int], int, Any]] = []
-        now = first.at
+        if carry is None:
+            self._performed: list[dict[str, Any]] = []
+            self._session: dict[str, Any] = await self._open()
+            config = AgentConfig.model_validate(self._session["config"])
+            records: list[list[str]] = []
+            first = RunStarted(run_id=inp["run_id"], task=self._session["task"],
+                               config=config, at=float(self._session["now"]))
+            queue.append(first)
+            now = first.at
+        else:  # continued as new: the log so far folds back into the same machine
+            self._performed, self._session = carry["performed"], carry["session"]
+            records = carry["records"]
+            for kind, payload in records:
+                if kind != "tool_intent":
+                    watch.feed(m, event_adapter.validate_json(payload))
+            queued = [_EFFECT.validate_python(e) for e in carry["queued"]]
+            ready = [(at, (o[0], o[1]), n, event_adapter.validate_python(ev))
+                     for at, o, n, ev in carry["ready"]]
+            heapq.heapify(ready)
+            now = float(carry["now"])
         error: str | None = None
         try:
             while True:
@@ -137,6 +155,13 @@ class TrialWorkflow:
                     if isinstance(eff, RunTool) and eff.side_effecting:
                         records.append(["tool_intent", _intent(eff)])
                 queued += [e for e in new if not isinstance(e, Finish)]
+                if self._history_full():
+                    workflow.continue_as_new({**inp, "carry": {
+                        "performed": self._performed, "session": self._session,
+                        "records": records, "now": now,
+                        "queued": [e.model_dump(mode="json") for e in queued],
+                        "ready": [[at, list(o), n, ev.model_dump(mode="json")]
+                                  for at, o, n, ev in ready]}})
                 if len(queued) == 1 and not ready:
                     ev = await self._perform(queued.pop(), now)
                     now = max(now, ev.at)
@@ -164,6 +189,15 @@ class TrialWorkflow:
                             "elapsed_s": ctx.elapsed_s, "escalations": ctx.escalations,
                             "retries": ctx.retries},
                 **judged}
+
+    def _history_full(self) -> bool:
+        """Whether to continue as new: the server suggests it (its history limits near), or
+        the history passed the run's own limit. Checked between effects, where the whole
+        state is the log so far and the effects in flight: nothing is waited on."""
+        info = workflow.info()
+        limit = int(self._inp.get("history_limit") or 0)
+        return info.is_continue_as_new_suggested() or (
+            limit > 0 and info.get_current_history_length() >= limit)
 
     # -- sessions -------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ on a real server and a real worker process; and the usage errors around it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,10 @@ pytestmark = pytest.mark.slow
 
 
 def _both(tmp_path: Path, server: DevServer, queue: str, *extra: str) -> tuple[bytes, bytes]:
+    """``scenarios/`` with two trials each, on the local backend and on Temporal."""
     local, temporal = tmp_path / "local", tmp_path / "temporal"
     a = harness_cmd("run", "scenarios", "--trials", "2", "--workers", "1", "--out", local,
-                    *extra)
+                    *[x for x in extra if not x.startswith("--history") and not x.isdigit()])
     b = harness_cmd("run", "scenarios", "--trials", "2", "--out", temporal, "--backend",
                     "temporal", "--temporal-address", server.address, "--task-queue", queue,
                     *extra)
@@ -63,3 +66,26 @@ def test_backend_usage_mistakes_are_exit_2(tmp_path: Path, args: list[str]) -> N
     r = harness_cmd(*args, "--out", tmp_path / "r") if args[0] == "run" else harness_cmd(*args)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and r.stderr.startswith("harness: ")
+
+
+def test_a_long_trial_continues_as_new_and_loses_nothing(
+        tmp_path: Path, temporal_server: DevServer, temporal_worker: str) -> None:
+    """A history limit far below a trial's length: each trial continues as new several
+    times (the log so far carried over and folded back), and its line is unchanged."""
+    local, temporal = _both(tmp_path, temporal_server, temporal_worker, "--history-limit", "40")
+    assert temporal == local
+    runs = asyncio.run(_runs_of(temporal_server.address, tmp_path / "temporal"))
+    # the long trials continued as new, some several times (a short one may fit in 40)
+    assert len(runs) == local.count(b"\n") and max(runs.values()) >= 3
+    assert sum(n > 1 for n in runs.values()) >= len(runs) // 2
+
+
+async def _runs_of(address: str, out: Path) -> dict[str, int]:
+    from harness.temporal._connect import connect
+
+    client = await connect(address, "default")
+    uid = json.loads((out / "temporal.json").read_text())["run_uid"]
+    runs: dict[str, int] = {}
+    async for wf in client.list_workflows(f'WorkflowId STARTS_WITH "{uid}/"'):
+        runs[wf.id] = runs.get(wf.id, 0) + 1
+    return runs
