@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/llm_transport.py
 	$(BIN)/python bench/suite_throughput.py
 	$(BIN)/python bench/report_scale.py
+	$(BIN)/python bench/temporal_scale.py
 
 # Mutation testing of the code that decides verdicts and safety (the modules and fast tests
 # are listed under [tool.mutmut] in pyproject.toml); not part of `make test`. Fails on any

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,10 +156,11 @@ class Sessions:
                                    type="AgentVersionMismatch") from None
         if seen != inp["agent_version"]:
             # retried, not failed: a worker that runs the trial's own agent may take it
-            raise ApplicationError(
-                f"{path} here is agent version {seen[:19]}, the trial's is "
-                f"{str(inp['agent_version'])[:19]}: this worker refuses it",
-                type="AgentVersionMismatch")
+            why = (f"{path} here is agent version {seen[:19]}, the trial's is "
+                   f"{str(inp['agent_version'])[:19]}")
+            print(f"harness worker: refused trial {inp['run_id']}: {why}", file=sys.stderr,
+                  flush=True)
+            raise ApplicationError(f"{why}: this worker refuses it", type="AgentVersionMismatch")
         key = (str(path), seen)
         ls = self._scenarios.get(key)
         if ls is None:

@@ -126,8 +126,16 @@ async def _result(client: Client, wid: str, inp: dict[str, Any],
         except RPCError:
             await asyncio.sleep(1.0)  # the server is restarting: ask again
         except WorkflowFailureError as err:
-            return {"crashed": f"the trial's workflow failed: {err.cause or err}",
+            return {"crashed": f"the trial's workflow failed: {_innermost(err)}",
                     "records": [], "actions": []}
+
+
+def _innermost(err: BaseException) -> str:
+    """The root cause's words (a failed workflow wraps the failed activity, which wraps
+    the error the worker raised)."""
+    while err.__cause__ is not None or getattr(err, "cause", None) is not None:
+        err = getattr(err, "cause", None) or err.__cause__  # type: ignore[assignment]
+    return str(getattr(err, "message", "") or err)
 
 
 def _store_log(recorder: SQLiteRecorder, key: str, got: dict[str, Any]) -> None:

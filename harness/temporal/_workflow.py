@@ -55,8 +55,7 @@ OUTSIDE_POLICY = "outside"
 
 #: Infrastructure errors are retried by Temporal; these are the runtime's own verdicts and
 #: a usage mistake, which no retry can change.
-NON_RETRYABLE = ["UsageError", "ConfigError", "PlugInError", "BudgetExhausted",
-                 "AgentVersionMismatch"]
+NON_RETRYABLE = ["UsageError", "ConfigError", "PlugInError", "BudgetExhausted"]
 
 _OPEN_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                           maximum_interval=timedelta(seconds=5),

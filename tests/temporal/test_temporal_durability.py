@@ -143,3 +143,48 @@ def test_a_server_restarted_mid_suite_loses_and_doubles_nothing(tmp_path: Path) 
     assert local.returncode in (0, 1), local.stderr
     assert (out / "trials.jsonl").read_bytes() == (tmp_path / "local" / "trials.jsonl"
                                                    ).read_bytes()
+
+
+def test_a_worker_with_another_agent_version_refuses_the_trial(
+        tmp_path: Path, temporal_server: DevServer) -> None:
+    """Two checkouts of one scenario, one changed: the run names it by its relative path,
+    so the worker in the changed checkout reads another agent there. It refuses the trial
+    (acts on nothing) until a worker with the trial's own agent takes it."""
+    queue = f"versions-{uuid.uuid4().hex[:8]}"
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    scenario(ours / "s", "versioned")
+    changed = scenario(theirs / "s", "versioned")
+    changed.write_text(changed.read_text().replace("once each", "once each, quickly"))
+    bad_log, good_log = tmp_path / "bad.log", tmp_path / "good.log"
+
+    def worker(cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+        with log.open("wb") as f:
+            return subprocess.Popen(
+                [sys.executable, "-m", "harness.cli", "worker", "--temporal-address",
+                 temporal_server.address, "--task-queue", queue], cwd=cwd, env=ENV,
+                stdout=f, stderr=subprocess.STDOUT)
+
+    bad = worker(theirs, bad_log)
+    good = None
+    run = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "s/versioned.yaml", "--out", "run",
+         "--backend", "temporal", "--temporal-address", temporal_server.address,
+         "--task-queue", queue], cwd=ours, env=ENV, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for("the other version's refusal",
+                  lambda: "refused trial versioned/configured/none/0" in bad_log.read_text())
+        assert not (theirs / "s" / "ledger.jsonl").exists()  # it did nothing
+        good = worker(ours, good_log)
+        _, err = run.communicate(timeout=180)
+        assert run.returncode == 0, err
+    finally:
+        stop(bad)
+        if good is not None:
+            stop(good)
+        if run.poll() is None:
+            run.kill()
+    (line,) = _lines(ours / "run")
+    assert line["outcome"] == "done" and line["goal_met"] is True
+    assert not (theirs / "s" / "ledger.jsonl").exists()
+    assert sorted(str(e["order_id"]) for e in _ledger(ours / "s")) == ["O1", "O2"]
