@@ -19,6 +19,9 @@ class TemporalOptions:
     failover_s: float = 10.0
     """How long a trial waits for its worker (to pick up an effect, or to heartbeat during
     a long one) before another worker rebuilds the trial and carries on."""
+    outage_s: float = 300.0
+    """How long the run waits for a server that went away (a restart) before giving up;
+    the trials it did not see finish are found on the server by ``--resume``."""
     history_limit: int = 10_000
     """Events in a trial's workflow history past which it continues as new (the server's
     own suggestion, near its limits, applies too)."""

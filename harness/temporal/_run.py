@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -112,6 +113,7 @@ async def _result(client: Client, wid: str, inp: dict[str, Any],
                   topts: TemporalOptions) -> dict[str, Any]:
     """Start the trial's workflow (or find it running or finished) and wait for its result,
     riding out a server that goes away for a while (a restart)."""
+    outage_started: float | None = None
     while True:
         try:
             try:
@@ -123,8 +125,13 @@ async def _result(client: Client, wid: str, inp: dict[str, Any],
                 handle = client.get_workflow_handle(wid)
             got: dict[str, Any] = await handle.result()
             return got
-        except RPCError:
-            await asyncio.sleep(1.0)  # the server is restarting: ask again
+        except RPCError as err:  # the server is restarting: ask again, for a while
+            now = time.monotonic()
+            outage_started = outage_started or now
+            if now - outage_started > topts.outage_s:
+                raise UsageError(f"lost the Temporal server at {topts.address} for more than "
+                                 f"{topts.outage_s:g}s: {err}") from None
+            await asyncio.sleep(1.0)
         except WorkflowFailureError as err:
             return {"crashed": f"the trial's workflow failed: {_innermost(err)}",
                     "records": [], "actions": []}

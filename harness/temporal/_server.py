@@ -19,6 +19,11 @@ from pathlib import Path
 
 from harness.errors import UsageError
 
+ONE_PARTITION = ["--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+                 "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"]
+"""One partition per task queue: with a handful of pollers on one machine, a task written
+to a partition nobody polls waits to be forwarded."""
+
 
 def binary(name: str) -> Path:
     """The installed ``temporal`` (dev server) or ``temporal-test-server`` (time skipping)."""
@@ -53,11 +58,7 @@ class DevServer:
     def start(self, timeout_s: float = 60.0) -> DevServer:
         args = [str(binary("temporal")), "server", "start-dev", "--ip", "127.0.0.1",
                 "--headless", "--port", str(self.port), "--http-port", str(free_port()),
-                "--metrics-port", str(free_port()), "--log-level", "error",
-                # one partition per task queue: with a handful of pollers on one machine, a
-                # task written to a partition nobody polls waits to be forwarded
-                "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-                "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"]
+                "--metrics-port", str(free_port()), "--log-level", "error", *ONE_PARTITION]
         if self.db is not None:
             args += ["--db-filename", str(self.db)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

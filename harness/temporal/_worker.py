@@ -15,6 +15,7 @@ import socket
 import uuid
 from collections.abc import Callable
 
+from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -38,18 +39,21 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 async def serve(address: str, namespace: str, task_queue: str, *,
-                connect_timeout_s: float = 10.0, ready: Callable[[], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
+                connect_timeout_s: float = 10.0, ready: Callable[[], None] | None = None
+                ) -> None:
     client = await connect(address, namespace, connect_timeout_s)
-    own = f"{task_queue}@{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    sessions = Sessions(own)
-    stop = stop or asyncio.Event()
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (RuntimeError, ValueError):  # not the main thread: the caller stops it
-            break
+        loop.add_signal_handler(sig, stop.set)
+    await serve_on(client, task_queue, stop, ready=ready)
+
+
+async def serve_on(client: Client, task_queue: str, stop: asyncio.Event, *,
+                   ready: Callable[[], None] | None = None) -> None:
+    """Serve ``task_queue`` through ``client`` until ``stop`` is set."""
+    own = f"{task_queue}@{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    sessions = Sessions(own)
     shared = Worker(client, task_queue=task_queue, workflows=[TrialWorkflow],
                     activities=[sessions.open_session], workflow_runner=workflow_runner(),
                     build_id=build_id(), max_concurrent_activities=64,

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,3 +53,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def harness_cmd(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=ROOT,
                           env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the session's Temporal server listens."""
+
+    address: str

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from ledger_world import scenario
-from temporal_support import ENV, ROOT, harness_cmd, start_worker, stop, wait_ready
+from temporal_support import ENV, ROOT, Server, harness_cmd, start_worker, stop, wait_ready
 
 from harness.temporal._server import DevServer
 
@@ -49,7 +49,7 @@ def _ledger(folder: Path) -> list[dict[str, object]]:
 
 
 def test_a_worker_killed_mid_trial_is_replaced_and_side_effects_happen_once(
-        tmp_path: Path, temporal_server: DevServer) -> None:
+        tmp_path: Path, temporal_server: Server) -> None:
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     world = tmp_path / "world"
     path = scenario(world, "charge-with-crash", gate=True)
@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_side_effects_happen_once(
 
 
 def test_a_person_approves_from_another_process_while_the_trial_waits(
-        tmp_path: Path, temporal_server: DevServer, temporal_worker: str) -> None:
+        tmp_path: Path, temporal_server: Server, temporal_worker: str) -> None:
     world = tmp_path / "world"
     path = scenario(world, "restart-needs-approval", restart=True, human="outside")
     out = tmp_path / "run"
@@ -146,7 +146,7 @@ def test_a_server_restarted_mid_suite_loses_and_doubles_nothing(tmp_path: Path) 
 
 
 def test_a_worker_with_another_agent_version_refuses_the_trial(
-        tmp_path: Path, temporal_server: DevServer) -> None:
+        tmp_path: Path, temporal_server: Server) -> None:
     """Two checkouts of one scenario, one changed: the run names it by its relative path,
     so the worker in the changed checkout reads another agent there. It refuses the trial
     (acts on nothing) until a worker with the trial's own agent takes it."""

@@ -8,19 +8,20 @@ import json
 from pathlib import Path
 
 import pytest
-from temporal_support import harness_cmd
+from temporal_support import Server, harness_cmd
 
-from harness.temporal._server import DevServer, free_port
+from harness.temporal._server import free_port
 
 pytestmark = pytest.mark.slow
 
 
-def _both(tmp_path: Path, server: DevServer, queue: str, *extra: str) -> tuple[bytes, bytes]:
-    """``scenarios/`` with two trials each, on the local backend and on Temporal."""
+def _both(tmp_path: Path, server: Server, queue: str, *extra: str, trials: int = 2
+          ) -> tuple[bytes, bytes]:
+    """``scenarios/`` with a few trials each, on the local backend and on Temporal."""
     local, temporal = tmp_path / "local", tmp_path / "temporal"
-    a = harness_cmd("run", "scenarios", "--trials", "2", "--workers", "1", "--out", local,
+    a = harness_cmd("run", "scenarios", "--trials", str(trials), "--workers", "1", "--out", local,
                     *[x for x in extra if not x.startswith("--history") and not x.isdigit()])
-    b = harness_cmd("run", "scenarios", "--trials", "2", "--out", temporal, "--backend",
+    b = harness_cmd("run", "scenarios", "--trials", str(trials), "--out", temporal, "--backend",
                     "temporal", "--temporal-address", server.address, "--task-queue", queue,
                     *extra)
     assert a.returncode in (0, 1), a.stderr
@@ -29,7 +30,7 @@ def _both(tmp_path: Path, server: DevServer, queue: str, *extra: str) -> tuple[b
 
 
 def test_bundled_scenarios_give_the_same_lines_on_both_backends(
-        tmp_path: Path, temporal_server: DevServer, temporal_worker: str) -> None:
+        tmp_path: Path, temporal_server: Server, temporal_worker: str) -> None:
     local, temporal = _both(tmp_path, temporal_server, temporal_worker)
     assert local.count(b"\n") >= 2
     assert temporal == local
@@ -38,11 +39,14 @@ def test_bundled_scenarios_give_the_same_lines_on_both_backends(
     assert (tmp_path / "temporal" / "events.sqlite").exists()
 
 
-@pytest.mark.parametrize("profile", ["flaky-tools", "api-brownout"])
+@pytest.mark.parametrize(("profile", "source"), [("flaky-tools", "tool"),
+                                                ("api-brownout", "llm")])
 def test_injected_faults_give_the_same_lines_on_both_backends(
-        tmp_path: Path, temporal_server: DevServer, temporal_worker: str, profile: str) -> None:
-    local, temporal = _both(tmp_path, temporal_server, temporal_worker, "--faults", profile)
-    assert profile.encode() in local
+        tmp_path: Path, temporal_server: Server, temporal_worker: str, profile: str,
+        source: str) -> None:
+    local, temporal = _both(tmp_path, temporal_server, temporal_worker, "--faults", profile,
+                            trials=1)
+    assert f'"source":"{source}"'.encode() in local  # faults did fire
     assert temporal == local
 
 
@@ -69,15 +73,16 @@ def test_backend_usage_mistakes_are_exit_2(tmp_path: Path, args: list[str]) -> N
 
 
 def test_a_long_trial_continues_as_new_and_loses_nothing(
-        tmp_path: Path, temporal_server: DevServer, temporal_worker: str) -> None:
+        tmp_path: Path, temporal_server: Server, temporal_worker: str) -> None:
     """A history limit far below a trial's length: each trial continues as new several
     times (the log so far carried over and folded back), and its line is unchanged."""
-    local, temporal = _both(tmp_path, temporal_server, temporal_worker, "--history-limit", "40")
+    local, temporal = _both(tmp_path, temporal_server, temporal_worker, "--history-limit", "40",
+                            trials=1)
     assert temporal == local
     runs = asyncio.run(_runs_of(temporal_server.address, tmp_path / "temporal"))
     # the long trials continued as new, some several times (a short one may fit in 40)
     assert len(runs) == local.count(b"\n") and max(runs.values()) >= 3
-    assert sum(n > 1 for n in runs.values()) >= len(runs) // 2
+    assert sum(n > 1 for n in runs.values()) >= 2
 
 
 async def _runs_of(address: str, out: Path) -> dict[str, int]:
