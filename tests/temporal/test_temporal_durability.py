@@ -4,6 +4,7 @@ with side effects counted in a ledger file no process can roll back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -188,3 +189,48 @@ def test_a_worker_with_another_agent_version_refuses_the_trial(
     assert line["outcome"] == "done" and line["goal_met"] is True
     assert not (theirs / "s" / "ledger.jsonl").exists()
     assert sorted(str(e["order_id"]) for e in _ledger(ours / "s")) == ["O1", "O2"]
+
+
+def test_a_killed_run_resumes_its_trials_from_the_server_and_starts_none_twice(
+        tmp_path: Path, temporal_server: Server) -> None:
+    """The run is SIGKILLed while its trials wait on the server (no worker yet): --resume
+    finds them by id, a worker runs each once, and the lines are the local backend's."""
+    queue = f"resume-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "run"
+    first = _run_in_background([ROOT / "scenarios"], out, temporal_server.address, queue,
+                               "--trials", "1")
+    try:
+        _wait_for("the trials to be started",
+                  lambda: len(asyncio.run(_runs(temporal_server.address, out))) == 3)
+    finally:
+        first.kill()
+        first.wait(30)
+    assert not (out / "trials.jsonl").exists() or not (out / "trials.jsonl").read_text()
+    worker = start_worker(temporal_server.address, queue, tmp_path / "worker.log")
+    try:
+        again = harness_cmd("run", ROOT / "scenarios", "--trials", "1", "--out", out,
+                            "--backend", "temporal", "--temporal-address",
+                            temporal_server.address, "--task-queue", queue, "--resume")
+        assert again.returncode in (0, 1), again.stderr
+    finally:
+        stop(worker)
+    assert list(asyncio.run(_runs(temporal_server.address, out)).values()) == [1, 1, 1]
+    local = harness_cmd("run", "scenarios", "--trials", "1", "--workers", "1",
+                        "--out", tmp_path / "local")
+    assert local.returncode in (0, 1), local.stderr
+    assert (out / "trials.jsonl").read_bytes() == (tmp_path / "local" / "trials.jsonl"
+                                                   ).read_bytes()
+
+
+async def _runs(address: str, out: Path) -> dict[str, int]:
+    """Workflow runs on the server per trial of the run folder ``out``."""
+    from harness.temporal._connect import connect
+
+    if not (out / "temporal.json").exists():
+        return {}
+    client = await connect(address, "default")
+    uid = json.loads((out / "temporal.json").read_text())["run_uid"]
+    runs: dict[str, int] = {}
+    async for wf in client.list_workflows(f'WorkflowId STARTS_WITH "{uid}/"'):
+        runs[wf.id] = runs.get(wf.id, 0) + 1
+    return runs
