@@ -36,6 +36,7 @@ from harness.driver._clock import RealClock
 from harness.driver._driver import _Run
 from harness.errors import HarnessError
 from harness.llm import AnthropicClient, ModelProfile
+from harness.runner._budgets import ON, check_budgets
 from harness.runner._trial import TrialEnv, TrialSpec, schedule_of, trial_world
 from harness.scenario import ExecutedAction, LoadedScenario, evaluate, load_scenario
 from harness.store import MemoryRecorder
@@ -85,7 +86,8 @@ class Sessions:
         if ls.parts.entry is not None:
             raise ApplicationError(f"{ls.path}: an agent that brings its own loop runs on the "
                                    "local backend only", type="UsageError", non_retryable=True)
-        spec = TrialSpec(ls, inp["model"], inp["profile"], int(inp["trial"]), int(inp["seed"]))
+        spec = TrialSpec(ls, inp["model"], inp["profile"], int(inp["trial"]), int(inp["seed"]),
+                         check_budgets([inp.get("budgets", ON)])[0])
         env = self._env(inp)
         schedule = schedule_of(spec)
         world, _, tools = trial_world(spec, schedule, None)

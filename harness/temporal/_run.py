@@ -71,6 +71,7 @@ def workflow_input(spec: TrialSpec, opts: SuiteOptions, topts: TemporalOptions,
     return {
         "run_id": spec.run_id, "scenario_path": str(path), "agent_version": versions[path],
         "model": spec.model, "profile": spec.profile, "trial": spec.trial, "seed": spec.seed,
+        "budgets": spec.budgets, "identity": spec.identity,
         "transport": opts.transport, "record": opts.record,
         "cassettes": str(opts.cassettes) if opts.cassettes is not None else None,
         "profiles": [p.model_dump(mode="json") for p in opts.profiles] or None,
@@ -176,4 +177,4 @@ def trial_result(spec: TrialSpec, got: dict[str, Any], transport: str) -> TrialR
         escalations=int(ctx.get("escalations", 0)), retries=int(ctx.get("retries", 0)),
         faults=json.loads(got.get("faults") or "[]"), error=crashed or reason,
         exhausted_limit=ctx.get("exhausted_limit"), answer=ctx.get("answer", ""),
-        checks=checks, log_id=spec.run_id, transport=transport)
+        checks=checks, log_id=spec.run_id, transport=transport, budgets=spec.budgets)

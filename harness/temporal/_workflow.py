@@ -126,7 +126,8 @@ class TrialWorkflow:
             self._session: dict[str, Any] = await self._open()
             config = AgentConfig.model_validate(self._session["config"])
             records: list[list[str]] = []
-            first = RunStarted(run_id=inp["run_id"], task=self._session["task"],
+            # the budgeted twin's id: an unbudgeted trial's keys and retry waits are its twin's
+            first = RunStarted(run_id=inp.get("identity", inp["run_id"]), task=self._session["task"],
                                config=config, at=float(self._session["now"]))
             queue.append(first)
             now = first.at

@@ -50,6 +50,14 @@ def test_injected_faults_give_the_same_lines_on_both_backends(
     assert temporal == local
 
 
+def test_trials_with_budgets_and_without_give_the_same_lines_on_both_backends(
+        tmp_path: Path, temporal_server: Server, temporal_worker: str) -> None:
+    local, temporal = _both(tmp_path, temporal_server, temporal_worker, "--budgets", "on,off",
+                            trials=1)
+    assert b'"budgets":"off"' in local
+    assert temporal == local
+
+
 def test_an_unreachable_server_is_exit_2_naming_the_address(tmp_path: Path) -> None:
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
     r = harness_cmd("run", "scenarios", "--trials", "1", "--out", tmp_path / "r",
