@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,temporal]'
 	touch $(STAMP)
 
 # The four bundled suites with and without budgets, offline on the simulated transport:
@@ -38,17 +38,18 @@ example-test: $(STAMP)
 test: lint typecheck pytest example-test
 
 bench: $(STAMP)
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[test,temporal,bench]'
 	$(BIN)/python bench/step_overhead.py
 	$(BIN)/python bench/llm_transport.py
 	$(BIN)/python bench/suite_throughput.py
 	$(BIN)/python bench/report_scale.py
+	$(BIN)/python bench/temporal_scale.py
 
 # Mutation testing of the code that decides verdicts and safety (the modules and fast tests
 # are listed under [tool.mutmut] in pyproject.toml); not part of `make test`. Fails on any
 # survivor not listed, with why, in tests/mutation/equivalent.md.
 mutate: $(STAMP)
-	$(BIN)/pip install -q -e '.[test,mutate]'
+	$(BIN)/pip install -q -e '.[test,temporal,mutate]'
 	rm -rf mutants
 	@start=$$(date +%s); \
 	$(BIN)/mutmut run --max-children 2 && \

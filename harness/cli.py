@@ -109,10 +109,35 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run (without --out: reports/<name>/latest)")
     run.add_argument("--no-trace", action="store_true", help="do not write spans")
+    run.add_argument("--backend", choices=("local", "temporal"), default="local",
+                     help="where trials run: local processes, or workflows on a Temporal "
+                     "server served by `harness worker` processes (needs the temporal extra)")
+    _temporal_args(run)
     run.add_argument("--fsync-interval", type=float, default=None, metavar="S",
                      help="sync trials.jsonl to disk at most every S seconds (default 1; 0: "
                      "after every trial). A killed run loses no line either way: this only "
                      "bounds what a power loss can cost")
+
+    wk = sub.add_parser("worker", help="serve trials of runs on a Temporal server "
+                        "(any number, on any number of machines)")
+    _temporal_args(wk)
+
+    ap = sub.add_parser("approve", help="deliver a person's decision to a trial of a Temporal "
+                        "run that waits for one")
+    ap.add_argument("run", metavar="RUN", help="the run folder")
+    ap.add_argument("trial", metavar="TRIAL", nargs="?",
+                    help="the trial (its run id, scenario/model/profile/n); default: list the "
+                    "trials waiting for a decision")
+    ap.add_argument("--decision", choices=("approve", "deny", "edit"), default="approve",
+                    help="the decision")
+    ap.add_argument("--edited-input", metavar="JSON", help="with --decision edit: the input "
+                    "to use instead, as JSON")
+    ap.add_argument("--note", default="", help="a note kept with the decision")
+    ap.add_argument("--temporal-address", metavar="HOST:PORT",
+                    help="the server (default: the one the run used, from its temporal.json)")
+    ap.add_argument("--namespace", metavar="N", help="namespace (default: the run's)")
+    ap.add_argument("--request", metavar="ID", help="which pending request (its effect id; "
+                    "default: the only one)")
 
     rep = sub.add_parser("report", help="write the report files of a finished run or of any "
                          "trials.jsonl in the documented schema")
@@ -169,6 +194,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _temporal_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--temporal-address", metavar="HOST:PORT",
+                   help="the Temporal server's frontend (with --backend temporal)")
+    p.add_argument("--namespace", default="default", metavar="N", help="Temporal namespace")
+    p.add_argument("--task-queue", default="harness", metavar="Q", help="Temporal task queue")
+    if p.prog.endswith("run"):
+        p.add_argument("--failover", type=float, default=10.0, metavar="S",
+                       help="seconds a trial waits for a lost worker (no pick-up, no "
+                       "heartbeat) before another worker rebuilds it and carries on")
+        p.add_argument("--history-limit", type=int, default=10_000, metavar="N",
+                       help="events in a trial's workflow history past which it continues "
+                       "as new")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
@@ -214,6 +253,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "run":
         return _run(args)
+    if args.command in ("worker", "approve"):
+        return _temporal_command(args)
     if args.command in ("report", "compare", "import"):
         from harness.report._cli import compare_main, import_main, report_main
 
@@ -275,6 +316,7 @@ def _run(args: argparse.Namespace) -> int:
         cassettes=Path(args.cassettes) if args.cassettes is not None else None,
         resume=args.resume, workers=args.workers, record=args.record,
         tracing=not args.no_trace, budgets=budgets,
+        temporal=_temporal_options(args),
         **({} if args.fsync_interval is None else {"fsync_interval_s": args.fsync_interval}),
     )
     result = run_suite(opts)
@@ -295,6 +337,42 @@ def _budgets(given: str | None, off: bool) -> tuple[Budgets, ...]:
         raise UsageError(f"--no-budgets means --budgets off, not --budgets {given}: "
                          "give one of them")
     return variants
+def _temporal_options(args: argparse.Namespace) -> Any:
+    if args.backend != "temporal":
+        if args.temporal_address is not None:
+            raise UsageError("--temporal-address is for --backend temporal")
+        return None
+    if not args.temporal_address:
+        raise UsageError("--backend temporal needs --temporal-address HOST:PORT")
+    _need_temporal()
+    from harness.temporal import TemporalOptions
+
+    if not args.failover > 0:
+        raise UsageError(f"--failover must be more than 0 seconds, not {args.failover}")
+    _positive("--history-limit", args.history_limit)
+    return TemporalOptions(args.temporal_address, args.namespace, args.task_queue,
+                           failover_s=args.failover, history_limit=args.history_limit)
+
+
+def _need_temporal() -> None:
+    try:
+        import temporalio  # noqa: F401
+    except ImportError:
+        raise UsageError("the Temporal backend needs its extra: pip install 'harness[temporal]'"
+                         ) from None
+
+
+def _temporal_command(args: argparse.Namespace) -> int:
+    _need_temporal()
+    if args.command == "worker":
+        if not args.temporal_address:
+            raise UsageError("worker: --temporal-address HOST:PORT is required")
+        from harness.temporal._worker import worker_main
+
+        return worker_main(args.temporal_address, args.namespace, args.task_queue)
+    from harness.temporal._approve import approve_main
+
+    return approve_main(args)
 
 
 def entry() -> None:
@@ -307,6 +385,15 @@ def entry() -> None:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_OK
+    if "temporalio" in sys.modules:
+        # the Temporal SDK's native threads may still hold the GIL's thread state while the
+        # interpreter finalizes, which aborts the process and loses the exit code: everything
+        # is written and closed by now, so leave without finalizing
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -62,6 +62,7 @@ from harness.telemetry import InlineBatchSpanProcessor, LeanTracerProvider, OTLP
 
 if TYPE_CHECKING:
     from harness.report import Report, Verdict
+    from harness.temporal import TemporalOptions
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class SuiteOptions:
     budgets: tuple[Budgets, ...] = (ON,)
     """The budgets variants to run each trial under: ``on`` (the agent's limits hold),
     ``off`` (every limit removed), or both, paired on the same seeds."""
+    temporal: TemporalOptions | None = None
+    """Run the trials as workflows on this Temporal server (``None``: in local processes)."""
 
     def identity(self) -> dict[str, Any]:
         """The options that must match for ``--resume`` to continue this run rather than mix
@@ -313,7 +316,11 @@ def _run_locked(opts: SuiteOptions, loaded: Sequence[LoadedScenario], specs: lis
     workers = opts.workers or default_workers(opts.transport, len(todo))
     try:
         with sigterm_as_interrupt():
-            if workers > 1 and len(todo) > 1:
+            if opts.temporal is not None:
+                from harness.temporal._run import run_on_temporal
+
+                run_on_temporal(todo, opts, opts.temporal, out, on_result)
+            elif workers > 1 and len(todo) > 1:
                 run_in_workers(todo, opts, workers, out, on_result)
             else:
                 asyncio.run(_run_specs(todo, opts, out, "spans.jsonl", on_result))

@@ -30,6 +30,7 @@ from harness.driver import Crash, Driver, RunResult, VirtualClock
 from harness.errors import HarnessError, UsageError
 from harness.faults import FaultSchedule, FaultyTools, ToolFaultPlan, WorldTroubles, schedule_for
 from harness.llm import PROFILES, AnthropicClient, ModelProfile, make_client
+from harness.protocols import Clock
 from harness.runner._budgets import OFF, ON, Budgets, unbudgeted
 from harness.runner._result import TrialResult, trial_run_id, trial_seed
 from harness.scenario import (
@@ -147,7 +148,7 @@ class TrialEnv:
         default_factory=dict, repr=False)
 
     def model_client(self, spec: TrialSpec, schedule: FaultSchedule,
-                     clock: VirtualClock) -> AnthropicClient:
+                     clock: Clock) -> AnthropicClient:
         """The trial's model client: this run's transport under the schedule's LLM faults,
         replaying from or recording to the trial's cassette when asked."""
         cassette = (cassette_path(spec, self.cassette_dir)

@@ -1,0 +1,62 @@
+"""Helpers of the Temporal backend's tests: worker processes started as a user starts them
+(``harness worker``), and the ``harness`` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+#: the test worlds (``ledger_world``) are imported by module name, by workers and runs alike
+ENV = {**os.environ, "PYTHONHASHSEED": "0",
+       "PYTHONPATH": os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH"))
+                                     if p)}
+
+
+def start_worker(address: str, queue: str, log: Path) -> subprocess.Popen[bytes]:
+    """``harness worker`` in its own process (and session, so a test may SIGKILL it)."""
+    out = log.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "worker", "--temporal-address", address,
+         "--task-queue", queue], cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    out.close()
+    return proc
+
+
+def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if "harness worker: ready" in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the worker exited: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    raise AssertionError(f"the worker was not ready in {timeout_s}s: {log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def harness_cmd(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the session's Temporal server listens."""
+
+    address: str
