@@ -22,7 +22,8 @@ from harness.report._drilldown import MAX_CALLS, clip, read_stories
 from harness.report._html import render_page, write_visuals
 from harness.runner import SuiteOptions, run_suite
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+# the first bundled scenarios, frozen: quick to run, and every part of the page shows
+SCENARIOS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "classic"
 HOSTILE = ("</script><script>alert('x')</script><img src=x onerror=alert(1)>"
            "\"'><iframe src='https://evil.example/'></iframe>&amp;")
 KEYS = ["suite", "scenario", "model", "fault_profile", "trial"]

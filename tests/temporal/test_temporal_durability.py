@@ -124,7 +124,7 @@ def test_a_server_restarted_mid_suite_loses_and_doubles_nothing(tmp_path: Path) 
     run = None
     try:
         wait_ready(worker, tmp_path / "worker.log")
-        run = _run_in_background([ROOT / "scenarios"], out, server.address, queue,
+        run = _run_in_background([ROOT / "tests/fixtures/classic"], out, server.address, queue,
                                  "--trials", "3", "--concurrency", "2")
         trials = out / "trials.jsonl"
         _wait_for("a first finished trial",
@@ -139,7 +139,7 @@ def test_a_server_restarted_mid_suite_loses_and_doubles_nothing(tmp_path: Path) 
             run.kill()
         stop(worker)
         server.stop()
-    local = harness_cmd("run", "scenarios", "--trials", "3", "--workers", "1",
+    local = harness_cmd("run", "tests/fixtures/classic", "--trials", "3", "--workers", "1",
                         "--out", tmp_path / "local")
     assert local.returncode in (0, 1), local.stderr
     assert (out / "trials.jsonl").read_bytes() == (tmp_path / "local" / "trials.jsonl"
@@ -197,7 +197,7 @@ def test_a_killed_run_resumes_its_trials_from_the_server_and_starts_none_twice(
     finds them by id, a worker runs each once, and the lines are the local backend's."""
     queue = f"resume-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "run"
-    first = _run_in_background([ROOT / "scenarios"], out, temporal_server.address, queue,
+    first = _run_in_background([ROOT / "tests/fixtures/classic"], out, temporal_server.address, queue,
                                "--trials", "1")
     try:
         _wait_for("the trials to be started",
@@ -208,14 +208,14 @@ def test_a_killed_run_resumes_its_trials_from_the_server_and_starts_none_twice(
     assert not (out / "trials.jsonl").exists() or not (out / "trials.jsonl").read_text()
     worker = start_worker(temporal_server.address, queue, tmp_path / "worker.log")
     try:
-        again = harness_cmd("run", ROOT / "scenarios", "--trials", "1", "--out", out,
+        again = harness_cmd("run", ROOT / "tests/fixtures/classic", "--trials", "1", "--out", out,
                             "--backend", "temporal", "--temporal-address",
                             temporal_server.address, "--task-queue", queue, "--resume")
         assert again.returncode in (0, 1), again.stderr
     finally:
         stop(worker)
     assert list(asyncio.run(_runs(temporal_server.address, out)).values()) == [1, 1, 1]
-    local = harness_cmd("run", "scenarios", "--trials", "1", "--workers", "1",
+    local = harness_cmd("run", "tests/fixtures/classic", "--trials", "1", "--workers", "1",
                         "--out", tmp_path / "local")
     assert local.returncode in (0, 1), local.stderr
     assert (out / "trials.jsonl").read_bytes() == (tmp_path / "local" / "trials.jsonl"
