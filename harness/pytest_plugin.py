@@ -18,7 +18,7 @@ no scenario file named, the plugin collects nothing: a project's own ``pytest`` 
 never starts a suite by accident.
 
 Run with plain ``pytest`` (testpaths plus the configured scenario paths), or
-``pytest scenarios/`` / ``pytest scenarios/support/refund-broken-mug.yaml`` for some.
+``pytest scenarios/`` / ``pytest scenarios/customer-support/refund-broken-mug.yaml`` for some.
 
 Options: ``--harness-trials N``, ``--harness-seed S``, ``--harness-transport
 simulated|replay|live``, ``--harness-faults PROFILE``, ``--harness-model M``
