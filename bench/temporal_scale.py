@@ -36,7 +36,7 @@ from harness.temporal import TemporalOptions
 from harness.temporal._server import DevServer
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIO = ROOT / "scenarios" / "support" / "refund-broken-mug.yaml"
+SCENARIO = ROOT / "scenarios" / "customer-support" / "refund-broken-mug.yaml"
 
 
 def _workers(address: str, queue: str, n: int, logs: Path) -> list[subprocess.Popen[bytes]]:
