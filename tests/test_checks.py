@@ -16,6 +16,7 @@ import pytest
 from helpers import QUIET, make_config, plan_step, respond, tool_use
 
 from harness.core import (
+    ActionLog,
     CallModel,
     Effect,
     HumanDecided,
@@ -26,7 +27,6 @@ from harness.core import (
     RunTool,
     ToolReturned,
 )
-from harness.runner._trial import ActionLog
 from harness.scenario import CheckResult, ExecutedAction, evaluate, resolve
 from harness.scenario._model import ActionCheck, AnswerCheck, Goals, WorldCheck
 

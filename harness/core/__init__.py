@@ -1,5 +1,6 @@
 """The pure core: ``step(context, event) -> (context, effects)``. No I/O, no clock, no randomness."""
 
+from harness.core._actions import ActionLog, ExecutedAction
 from harness.core._budget import DIMENSIONS, RunUsage
 from harness.core._config import (
     MAX_ATTEMPTS,
@@ -74,12 +75,14 @@ __all__ = [
     "TERMINAL_STATES",
     "TRANSITIONS",
     "VERDICT_TOOL",
+    "ActionLog",
     "AgentConfig",
     "AgentContext",
     "CallModel",
     "Effect",
     "EscalationRules",
     "Event",
+    "ExecutedAction",
     "Finish",
     "HumanDecided",
     "HumanRequest",

@@ -17,14 +17,11 @@ from typing import Any
 from opentelemetry import trace
 
 from harness.core import (
+    ActionLog,
     AgentConfig,
     AgentContext,
-    Effect,
     Event,
-    HumanDecided,
     Machine,
-    RunTool,
-    ToolReturned,
 )
 from harness.driver import Crash, Driver, RunResult, VirtualClock
 from harness.errors import HarnessError, UsageError
@@ -298,39 +295,6 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
         checks=[{"check": c.check, "ok": c.ok, "detail": c.detail} for c in checks],
         log_id=log_id, transport=env.transport, budgets=spec.budgets,
     )
-
-
-class ActionLog:
-    """Feeds a machine and lists the tool calls that actually ran, with who approved them.
-
-    Handed to the driver as its ``watch``, it sees the run's events as they are fed
-    (and a resume's replay of the log), so a finished run is judged without reading its
-    log back; ``fold_with_actions`` runs the same code over a stored log."""
-
-    __slots__ = ("actions", "approved", "issued")
-
-    def __init__(self) -> None:
-        self.issued: dict[str, RunTool] = {}
-        self.approved: set[str] = set()
-        self.actions: list[ExecutedAction] = []
-
-    def feed(self, m: Machine, ev: Event) -> list[Effect]:
-        asked = None
-        if isinstance(ev, HumanDecided) and ev.decision in ("approve", "edit"):
-            pending = m.approvals.get(ev.effect_id)
-            asked = pending.tool.call_id if pending is not None and pending.tool else None
-        effects = m.feed(ev)
-        for eff in effects:
-            if isinstance(eff, RunTool):
-                self.issued[eff.effect_id] = eff
-                if asked is not None and eff.call_id == asked:
-                    self.approved.add(eff.effect_id)
-        if isinstance(ev, ToolReturned) and not ev.is_error:
-            ran = self.issued.get(ev.effect_id)
-            if ran is not None:
-                self.actions.append(ExecutedAction(ran.tool, dict(ran.input),
-                                                   ran.effect_id in self.approved))
-        return effects
 
 
 def fold_with_actions(events: list[Event]) -> tuple[AgentContext, list[ExecutedAction]]:

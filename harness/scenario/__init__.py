@@ -1,7 +1,8 @@
 """Scenario files: schema, loading with located errors, goal checks, worlds."""
 
 from harness._world import World
-from harness.scenario._checks import CheckResult, ExecutedAction, evaluate, resolve
+from harness.core._actions import ExecutedAction
+from harness.scenario._checks import CheckResult, evaluate, resolve
 from harness.scenario._load import (
     LoadedScenario,
     build_agent_config,

@@ -10,19 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core._actions import ExecutedAction
 from harness.scenario._model import ActionCheck, Goals, WorldCheck
 
 _MISSING = object()
-
-
-@dataclass(frozen=True)
-class ExecutedAction:
-    """A tool call that ran to completion (its result came back without error)."""
-
-    tool: str
-    input: dict[str, Any]
-    approved: bool = False
-    """A human approved this very call before it ran."""
 
 
 @dataclass(frozen=True)

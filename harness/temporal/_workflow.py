@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import TypeAdapter
 
     from harness.core import (
+        ActionLog,
         AgentConfig,
         Effect,
         Finish,
@@ -41,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         RequestHuman,
         RunStarted,
         RunTool,
-        ToolReturned,
         event_adapter,
     )
 
@@ -69,34 +70,6 @@ def _issue_order(eff: Any) -> tuple[float, int]:
     return (float(eff.issued_at), int(eff.effect_id.rsplit("#", 1)[1]))
 
 
-class _Actions:
-    """The tool calls that ran, with who approved them: ``ActionLog`` of the local runner,
-    kept here as plain data so the workflow needs nothing but the core."""
-
-    def __init__(self) -> None:
-        self.issued: dict[str, RunTool] = {}
-        self.approved: set[str] = set()
-        self.actions: list[dict[str, Any]] = []
-
-    def feed(self, m: Machine, ev: Any) -> list[Effect]:
-        asked = None
-        if isinstance(ev, HumanDecided) and ev.decision in ("approve", "edit"):
-            pending = m.approvals.get(ev.effect_id)
-            asked = pending.tool.call_id if pending is not None and pending.tool else None
-        effects = m.feed(ev)
-        for eff in effects:
-            if isinstance(eff, RunTool):
-                self.issued[eff.effect_id] = eff
-                if asked is not None and eff.call_id == asked:
-                    self.approved.add(eff.effect_id)
-        if isinstance(ev, ToolReturned) and not ev.is_error:
-            ran = self.issued.get(ev.effect_id)
-            if ran is not None:
-                self.actions.append({"tool": ran.tool, "input": dict(ran.input),
-                                     "approved": ran.effect_id in self.approved})
-        return effects
-
-
 @workflow.defn(name=WORKFLOW_NAME)
 class TrialWorkflow:
     def __init__(self) -> None:
@@ -117,7 +90,7 @@ class TrialWorkflow:
         carry = inp.pop("carry", None)
         self._inp = inp
         m = Machine()
-        watch = _Actions()
+        watch = ActionLog()
         queue: list[Any] = []
         queued: list[Any] = []
         ready: list[tuple[float, tuple[float, int], int, Any]] = []
@@ -181,8 +154,9 @@ class TrialWorkflow:
         except Exception as err:  # the runtime broke: the trial is crashed, the suite goes on
             error = f"{type(err).__name__}: {err}"
         ctx = m.context()
-        judged = await self._call("finish", {"actions": watch.actions, "answer": ctx.answer})
-        return {"crashed": error, "records": records, "actions": watch.actions,
+        actions = [asdict(a) for a in watch.actions]
+        judged = await self._call("finish", {"actions": actions, "answer": ctx.answer})
+        return {"crashed": error, "records": records, "actions": actions,
                 "context": {"outcome": ctx.outcome, "answer": ctx.answer, "reason": ctx.reason,
                             "exhausted_limit": ctx.exhausted_limit,
                             "used": ctx.used.model_dump(mode="json"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -54,6 +55,21 @@ def _browser_path() -> str:
     return found
 
 
+def _open(browser: Any, page_file: Path, problems: list[str]) -> Any:
+    """The page loaded and its script done; what it logs, asks or fetches goes in
+    ``problems`` (a self-contained page does none of it)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("request", lambda r: problems.append(f"request: {r.url}")
+            if not r.url.startswith(("file:", "data:")) else None)
+    page.goto(page_file.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    return page
+
+
 def test_the_page_renders_in_chromium_and_a_trial_click_shows_its_state_path(
         report: Path, tmp_path: Path) -> None:
     browser_path = _browser_path()
@@ -62,15 +78,7 @@ def test_the_page_renders_in_chromium_and_a_trial_click_shows_its_state_path(
         browser = pw.chromium.launch(executable_path=browser_path,
                                      args=["--no-sandbox", "--disable-gpu"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-            page.on("request", lambda r: problems.append(f"request: {r.url}")
-                    if not r.url.startswith(("file:", "data:")) else None)
-            page.goto(report.as_uri())
-            page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+            page = _open(browser, report, problems)
 
             # every chart decoded to a real image
             widths = page.eval_on_selector_all("img[data-chart]", "els => els.map(e => e.naturalWidth)")
@@ -154,12 +162,7 @@ def test_a_run_with_and_without_budgets_leads_with_the_budget_story_chart(
         browser = pw.chromium.launch(executable_path=browser_path,
                                      args=["--no-sandbox", "--disable-gpu"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto((run / "report.html").as_uri())
-            page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+            page = _open(browser, run / "report.html", problems)
             # the headline chart is the page's first section, decoded to a real image
             first = page.locator("section").first
             assert first.get_attribute("id") == "budget-story-section"
