@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/harness run scenarios --budgets on,off --trials $(DEMO_TRIALS) --out reports/demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness fakes tests bench
+	$(BIN)/ruff check harness fakes tests bench scenarios
 
 typecheck: $(STAMP)
 	$(BIN)/mypy harness

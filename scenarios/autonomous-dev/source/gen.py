@@ -1,10 +1,13 @@
 """Helpers that write a scenario file: the YAML dumper, the role prompts, files and checks."""
 import os
 import sys
+
 import yaml
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from base import FILES, HEALTHY
 from guide import GUIDE, repo_map
+
 
 class D(yaml.SafeDumper):
     pass
@@ -120,7 +123,7 @@ def roles(code_turns=80, triage_turns=50, release_turns=30, extra=(), files=None
 
 def emit(path, header, doc):
     text = yaml.dump(doc, Dumper=D, sort_keys=False, width=100, allow_unicode=True)
-    lines = "".join(f"# {l}\n" if l else "#\n" for l in header.strip().splitlines())
+    lines = "".join(f"# {line}\n" if line else "#\n" for line in header.strip().splitlines())
     lines += ("#\n# Written by source/scen.py from the repository in source/base.py: edit there "
               "and run it.\n")
     with open(path, "w") as f:

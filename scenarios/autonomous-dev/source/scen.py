@@ -10,9 +10,10 @@ report, is what gives their calls a real request's weight.
 """
 import os
 import sys
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen import *
 from base import FILES
+from gen import CODE_PROMPT, Flow, call, checks, emit, files_with, repo_map, roles
 
 OUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORCH = {"model": "claude-sonnet-4-6", "max_tokens": 1024, "max_replans": 50}
@@ -74,7 +75,7 @@ def merged(steps, ids, new_id, instruction, extra_first=()):
         if "depends_on" in st:
             st["depends_on"] = [new_id if d in ids else d for d in st["depends_on"]]
             st["depends_on"] = list(dict.fromkeys(st["depends_on"]))
-    return rest[:first] + [out] + rest[first:]
+    return [*rest[:first], out, *rest[first:]]
 
 # ---------------------------------------------------------------------------------------
 # 1. fix-pagination-and-release
