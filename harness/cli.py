@@ -206,6 +206,9 @@ def _temporal_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--history-limit", type=int, default=10_000, metavar="N",
                        help="events in a trial's workflow history past which it continues "
                        "as new")
+        p.add_argument("--local-activities", choices=("auto", "on", "off"), default="auto",
+                       help="perform a trial's effects as local activities on the worker "
+                       "running its workflow (auto: on, except with --transport live)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -351,7 +354,9 @@ def _temporal_options(args: argparse.Namespace) -> Any:
         raise UsageError(f"--failover must be more than 0 seconds, not {args.failover}")
     _positive("--history-limit", args.history_limit)
     return TemporalOptions(args.temporal_address, args.namespace, args.task_queue,
-                           failover_s=args.failover, history_limit=args.history_limit)
+                           failover_s=args.failover, history_limit=args.history_limit,
+                           local_activities={"auto": None, "on": True, "off": False}[
+                               args.local_activities])
 
 
 def _need_temporal() -> None:

@@ -58,8 +58,13 @@ class _Session:
     client: AnthropicClient
     clock: VirtualClock | RealClock
     run: _Run
+    done: int = 0
+    """Effects performed so far: the workflow sends its own count with each call, and a
+    session that disagrees (it ran effects whose results the history lost, when a workflow
+    task timed out and came back to this worker) is not used again."""
 
     async def perform(self, eff: Any, now: float) -> Any:
+        self.done += 1
         if isinstance(self.clock, VirtualClock):
             self.clock.advance_to(now)
             return await self.run._timed(eff)
@@ -105,15 +110,19 @@ class Sessions:
             if isinstance(eff, CallModel) and inp["transport"] == "live":
                 continue
             await session.perform(eff, float(done["now"]))
+        stale = self._sessions.pop(inp["session"], None)
+        if stale is not None:  # opened again at the same point: the new one replaces it
+            await stale.client.aclose()
         self._sessions[inp["session"]] = session
         config = env.agent_config(spec)
         return {"session": inp["session"], "task_queue": self.own_queue,
+                "local": bool(inp.get("local")),
                 "config": config.model_dump(mode="json"), "task": ls.scenario.task,
                 "now": clock.now(), "human": ls.scenario.human.policy}
 
     @activity.defn(name="perform")
     async def perform(self, inp: dict[str, Any]) -> dict[str, Any]:
-        session = self._session(inp)
+        session = await self._session(inp)
         eff = _EFFECT.validate_python(inp["effect"])
         ev = await _heartbeating(session.perform(eff, float(inp["now"])))
         return {"event": ev.model_dump(mode="json")}
@@ -121,7 +130,7 @@ class Sessions:
     @activity.defn(name="finish")
     async def finish(self, inp: dict[str, Any]) -> dict[str, Any]:
         """Judge the trial on its world's final state, and let the session go."""
-        session = self._session(inp)
+        session = await self._session(inp)
         try:
             s = session.spec.scenario.scenario
             actions = [ExecutedAction(a["tool"], dict(a["input"]), bool(a["approved"]))
@@ -142,11 +151,17 @@ class Sessions:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _session(self, inp: dict[str, Any]) -> _Session:
+    async def _session(self, inp: dict[str, Any]) -> _Session:
         session = self._sessions.get(inp["session"])
         if session is None:
             raise ApplicationError(f"this worker holds no session {inp['session']!r}",
                                    type="SessionLost", non_retryable=True)
+        if session.done != int(inp["seq"]):
+            del self._sessions[inp["session"]]
+            await session.client.aclose()
+            raise ApplicationError(
+                f"session {inp['session']!r} has performed {session.done} effects, the "
+                f"trial's history {inp['seq']}", type="SessionLost", non_retryable=True)
         return session
 
     def _scenario(self, inp: dict[str, Any]) -> LoadedScenario:
@@ -194,6 +209,8 @@ class Sessions:
 async def _heartbeating(coro: Any) -> Any:
     """Await ``coro``, heartbeating while it takes long, so a dead worker is noticed within
     the heartbeat timeout while a long model call on a live one is not cut off."""
+    if activity.info().is_local:  # the workflow task it runs in is heartbeated instead
+        return await coro
     task = asyncio.ensure_future(coro)
     interval = _heartbeat_interval()
     while True:

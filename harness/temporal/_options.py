@@ -25,3 +25,12 @@ class TemporalOptions:
     history_limit: int = 10_000
     """Events in a trial's workflow history past which it continues as new (the server's
     own suggestion, near its limits, applies too)."""
+    local_activities: bool | None = None
+    """Perform a trial's effects as local activities on the worker that runs its workflow
+    (one marker per effect in the history, no server round trip) rather than as activities
+    through its worker's own task queue (each one scheduled, started and completed on the
+    server, heartbeated while it runs). None: local, except on the live transport, whose
+    calls take seconds and are better heartbeated and retried by the server."""
+
+    def local_for(self, transport: str) -> bool:
+        return transport != "live" if self.local_activities is None else self.local_activities

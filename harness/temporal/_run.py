@@ -17,6 +17,7 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import timedelta
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ def workflow_input(spec: TrialSpec, opts: SuiteOptions, topts: TemporalOptions,
         "profiles": [p.model_dump(mode="json") for p in opts.profiles] or None,
         "task_queue": topts.task_queue, "failover_s": topts.failover_s,
         "history_limit": topts.history_limit,
+        "local_activities": topts.local_for(opts.transport),
     }
 
 
@@ -121,7 +123,10 @@ async def _result(client: Client, wid: str, inp: dict[str, Any],
                 handle = await client.start_workflow(
                     WORKFLOW_NAME, inp, id=wid, task_queue=topts.task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    # a worker lost inside a workflow task (its local activities) is noticed
+                    # when the task times out: within --failover, as for its activities
+                    task_timeout=timedelta(seconds=min(max(topts.failover_s, 1.0), 120.0)))
             except WorkflowAlreadyStartedError:  # finished before: its result is kept
                 handle = client.get_workflow_handle(wid)
             got: dict[str, Any] = await handle.result()

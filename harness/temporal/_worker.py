@@ -54,8 +54,11 @@ async def serve_on(client: Client, task_queue: str, stop: asyncio.Event, *,
     """Serve ``task_queue`` through ``client`` until ``stop`` is set."""
     own = f"{task_queue}@{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     sessions = Sessions(own)
+    # the shared queue's worker runs the trials' workflows, opens sessions for any worker,
+    # and performs the effects of trials whose workflow tasks it runs (local activities)
     shared = Worker(client, task_queue=task_queue, workflows=[TrialWorkflow],
-                    activities=[sessions.open_session], workflow_runner=workflow_runner(),
+                    activities=[sessions.open_session, sessions.perform, sessions.finish],
+                    workflow_runner=workflow_runner(),
                     build_id=build_id(), max_concurrent_activities=64,
                     max_concurrent_workflow_task_polls=_POLLS)
     mine = Worker(client, task_queue=own, activities=[sessions.perform, sessions.finish],

@@ -74,6 +74,8 @@ def _issue_order(eff: Any) -> tuple[float, int]:
 class TrialWorkflow:
     def __init__(self) -> None:
         self._decisions: dict[str, dict[str, Any]] = {}
+        self._local_calls = 0
+        self._effects_here = 0
         self._waiting: dict[str, dict[str, Any]] = {}
 
     @workflow.signal(name=DECIDE_SIGNAL)
@@ -170,41 +172,67 @@ class TrialWorkflow:
         state is the log so far and the effects in flight: nothing is waited on."""
         info = workflow.info()
         limit = int(self._inp.get("history_limit") or 0)
-        return info.is_continue_as_new_suggested() or (
-            limit > 0 and info.get_current_history_length() >= limit)
+        # a local activity's marker joins the history only when its workflow task completes:
+        # count each one as an event already there (an overestimate, never an underestimate)
+        length = info.get_current_history_length() + self._local_calls
+        if not self._effects_here:  # a new run goes one effect further at least
+            return False
+        return info.is_continue_as_new_suggested() or (limit > 0 and length >= limit)
 
     # -- sessions -------------------------------------------------------------------------
 
     async def _open(self) -> dict[str, Any]:
-        """Open the trial's session on any worker: it builds the world, the model client and
-        the approver, replays the effects performed so far (after a failover), and answers
-        with the task queue of its own worker, where the trial's effects go next."""
+        """Open the trial's session: build the world, the model client and the approver,
+        replay the effects performed so far (after a failover), and answer where the
+        trial's effects go next.
+
+        With local activities the session is opened on the worker running this workflow
+        task, and effects run there as local activities: no server round trip per effect,
+        only a marker in the history. If that worker refuses the trial (another agent
+        version) the session opens on the shared queue instead, on whichever worker runs
+        the trial's own agent, and effects go to that worker's queue as activities."""
         inp = self._inp
+        arg = {**inp, "performed": self._performed,
+               "session": f"{workflow.info().workflow_id}/{workflow.info().run_id}/"
+                          f"{len(self._performed)}"}
+        if inp.get("local_activities"):
+            try:
+                local: dict[str, Any] = await workflow.execute_local_activity(
+                    "open_session", {**arg, "local": True},
+                    start_to_close_timeout=timedelta(seconds=float(inp.get("open_timeout_s",
+                                                                           600))),
+                    retry_policy=_SESSION_RETRY)
+                return local
+            except _FAILED as err:
+                if not _is(err, "AgentVersionMismatch"):
+                    raise
         session: dict[str, Any] = await workflow.execute_activity(
-            "open_session", {**inp, "performed": self._performed,
-                             "session": f"{workflow.info().workflow_id}/"
-                                        f"{workflow.info().run_id}/{len(self._performed)}"},
-            task_queue=inp["task_queue"],
+            "open_session", arg, task_queue=inp["task_queue"],
             start_to_close_timeout=timedelta(seconds=float(inp.get("open_timeout_s", 600))),
             retry_policy=_OPEN_RETRY)
         return session
 
     async def _call(self, name: str, arg: dict[str, Any], *,
                     timeout_s: float | None = None) -> dict[str, Any]:
-        """One activity on the session's worker; a lost worker reopens the session elsewhere."""
+        """One activity on the session's worker; a lost worker (or a session that is not
+        where the history says it is) reopens the session and tries again."""
         failover = timedelta(seconds=float(self._inp.get("failover_s", 10)))
         for _ in range(int(self._inp.get("max_failovers", 20))):
+            sent = {**arg, "session": self._session["session"], "seq": len(self._performed)}
             try:
-                out: dict[str, Any] = await workflow.execute_activity(
-                    name, {**arg, "session": self._session["session"]},
-                    task_queue=self._session["task_queue"],
-                    schedule_to_start_timeout=failover, heartbeat_timeout=failover,
-                    start_to_close_timeout=timedelta(seconds=timeout_s or 3600),
-                    retry_policy=_SESSION_RETRY)
-            except ActivityError as err:
-                cause = err.cause
-                if isinstance(cause, ActivityTimeout) or (
-                        isinstance(cause, ApplicationError) and cause.type == "SessionLost"):
+                if self._session.get("local"):
+                    self._local_calls += 1
+                    out: dict[str, Any] = await workflow.execute_local_activity(
+                        name, sent, start_to_close_timeout=timedelta(seconds=timeout_s or 3600),
+                        retry_policy=_SESSION_RETRY)
+                else:
+                    out = await workflow.execute_activity(
+                        name, sent, task_queue=self._session["task_queue"],
+                        schedule_to_start_timeout=failover, heartbeat_timeout=failover,
+                        start_to_close_timeout=timedelta(seconds=timeout_s or 3600),
+                        retry_policy=_SESSION_RETRY)
+            except _FAILED as err:
+                if isinstance(_cause(err), ActivityTimeout) or _is(err, "SessionLost"):
                     self._session = await self._open()  # the worker went away: rebuild
                     continue
                 raise _TrialCrashed(_message(err)) from None
@@ -218,6 +246,7 @@ class TrialWorkflow:
         arg = {"effect": eff.model_dump(mode="json"), "now": now}
         out = await self._call("perform", arg, timeout_s=_timeout_of(eff))
         self._performed.append(arg)
+        self._effects_here += 1
         return event_adapter.validate_python(out["event"])
 
     async def _ask_outside(self, eff: RequestHuman) -> HumanDecided:
@@ -244,12 +273,26 @@ class _TrialCrashed(Exception):
     pass
 
 
-def _message(err: ActivityError) -> str:
+_FAILED = (ActivityError, ApplicationError)
+"""How a failed activity reaches the workflow: an activity's error wrapped in an
+``ActivityError``; a local activity's, as the error it raised."""
+
+
+def _cause(err: Exception) -> BaseException | None:
+    return err.cause if isinstance(err, ActivityError) else err
+
+
+def _message(err: Exception) -> str:
     """The activity's error as the local runner words a crash: ``Type: message``."""
-    cause = err.cause
+    cause = _cause(err)
     if isinstance(cause, ApplicationError):
         return f"{cause.type}: {cause.message}" if cause.type else cause.message
     return str(cause or err)
+
+
+def _is(err: Exception, kind: str) -> bool:
+    cause = _cause(err)
+    return isinstance(cause, ApplicationError) and cause.type == kind
 
 
 def _timeout_of(eff: Any) -> float | None:

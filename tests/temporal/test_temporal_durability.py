@@ -49,14 +49,18 @@ def _ledger(folder: Path) -> list[dict[str, object]]:
     return [json.loads(x) for x in (folder / "ledger.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.parametrize("local_activities", ["on", "off"])
 def test_a_worker_killed_mid_trial_is_replaced_and_side_effects_happen_once(
-        tmp_path: Path, temporal_server: Server) -> None:
+        tmp_path: Path, temporal_server: Server, local_activities: str) -> None:
+    """Killed while it performs an effect: as a local activity (inside the workflow task it
+    runs, which then times out) or as an activity on its own queue (which stops heartbeating)."""
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     world = tmp_path / "world"
     path = scenario(world, "charge-with-crash", gate=True)
     first = start_worker(temporal_server.address, queue, tmp_path / "first.log")
     wait_ready(first, tmp_path / "first.log")
-    run = _run_in_background([path], tmp_path / "run", temporal_server.address, queue)
+    run = _run_in_background([path], tmp_path / "run", temporal_server.address, queue,
+                             "--local-activities", local_activities)
     second = None
     try:
         # the first worker has charged O1 and sits in `settle`: kill it there

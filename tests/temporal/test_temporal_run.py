@@ -25,13 +25,24 @@ def _both(tmp_path: Path, server: Server, queue: str, *extra: str, trials: int =
     """``paths`` with a few trials each, on the local backend and on Temporal."""
     local, temporal = tmp_path / "local", tmp_path / "temporal"
     a = harness_cmd("run", paths, "--trials", str(trials), "--workers", "1", "--out", local,
-                    *[x for x in extra if not x.startswith("--history") and not x.isdigit()])
+                    *_local_only(extra))
     b = harness_cmd("run", paths, "--trials", str(trials), "--out", temporal, "--backend",
                     "temporal", "--temporal-address", server.address, "--task-queue", queue,
                     *extra)
     assert a.returncode in (0, 1), a.stderr
     assert b.returncode == a.returncode, b.stderr
     return (local / "trials.jsonl").read_bytes(), (temporal / "trials.jsonl").read_bytes()
+
+
+def _local_only(extra: tuple[str, ...]) -> list[str]:
+    """The options both backends take (the Temporal ones, with their values, dropped)."""
+    out, skip = [], False
+    for x in extra:
+        if skip or x in ("--history-limit", "--local-activities"):
+            skip = not skip
+            continue
+        out.append(x)
+    return out
 
 
 def test_bundled_scenarios_give_the_same_lines_on_both_backends(
@@ -86,12 +97,15 @@ def test_backend_usage_mistakes_are_exit_2(tmp_path: Path, args: list[str]) -> N
     assert "Traceback" not in r.stderr and r.stderr.startswith("harness: ")
 
 
+@pytest.mark.parametrize(("limit", "local_activities"), [("12", "on"), ("40", "off")])
 def test_a_long_trial_continues_as_new_and_loses_nothing(
-        tmp_path: Path, temporal_server: Server, temporal_worker: str) -> None:
+        tmp_path: Path, temporal_server: Server, temporal_worker: str, limit: str,
+        local_activities: str) -> None:
     """A history limit far below a trial's length: each trial continues as new several
-    times (the log so far carried over and folded back), and its line is unchanged."""
-    local, temporal = _both(tmp_path, temporal_server, temporal_worker, "--history-limit", "40",
-                            trials=1)
+    times (the log so far carried over and folded back), and its line is unchanged, with
+    effects as local activities (a marker each) and as activities (several events each)."""
+    local, temporal = _both(tmp_path, temporal_server, temporal_worker, "--history-limit", limit,
+                            "--local-activities", local_activities, trials=1)
     assert temporal == local
     runs = asyncio.run(_runs_of(temporal_server.address, tmp_path / "temporal"))
     # the long trials continued as new, some several times (a short one may fit in 40)
