@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest example-test bench mutate clean
+.PHONY: demo demo-temporal test lint typecheck pytest example-test bench mutate clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -19,8 +19,14 @@ demo: $(STAMP)
 	rm -rf reports/demo
 	$(BIN)/harness run scenarios --budgets on,off --trials $(DEMO_TRIALS) --out reports/demo
 
+# The same suites as durable workflows: a local Temporal dev server and two workers,
+# started and stopped by the script; it ends by comparing trials.jsonl with the local backend.
+demo-temporal: $(STAMP)
+	rm -rf reports/demo-temporal
+	$(BIN)/python scripts/temporal_demo.py --out reports/demo-temporal
+
 lint: $(STAMP)
-	$(BIN)/ruff check harness fakes tests bench scenarios
+	$(BIN)/ruff check harness fakes tests bench scenarios scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy harness

@@ -12,8 +12,11 @@ retries and records every effect.
 
 The loop is the local driver's, effect for effect: every event is fed to the core,
 each effect it asks for is performed by an activity on the worker that holds the
-trial's world (its session), and results are delivered in virtual finishing order, so
-the same seed gives the same events as ``harness run`` without Temporal. This module
+trial's world (its session): a local activity on the worker running the workflow task
+by default (no server round trip per effect: a whole trial is a workflow task or two),
+or an activity on that worker's own task queue. Results are delivered in virtual
+finishing order, so the same seed gives the same events as ``harness run`` without
+Temporal. This module
 imports the pure core and nothing that performs I/O: Temporal's sandbox replays it.
 """
 
