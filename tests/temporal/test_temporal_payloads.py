@@ -119,7 +119,8 @@ _payloads = st.lists(st.builds(
     st.binary(max_size=300)), max_size=5)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payloads=_payloads, threshold=st.integers(0, 320))
 def test_encode_then_decode_gives_back_every_payload(tmp_path: Path, payloads: list[Payload],
                                                      threshold: int) -> None:
@@ -209,6 +210,7 @@ async def _result(address: str, out: Path, store: Path) -> Any:
     return await client.get_workflow_handle(f"{uid}/bulky-report/configured/none/0").result()
 
 
+@pytest.mark.slow
 def test_a_payload_store_that_is_a_file_is_exit_2(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     r = harness_cmd("worker", "--temporal-address", "127.0.0.1:1", "--payload-store",
