@@ -155,6 +155,8 @@ def _payloads_in(msg: Message) -> Iterator[Payload]:
 @pytest.mark.slow
 def test_a_trial_with_large_payloads_keeps_them_in_the_store_and_its_line(
         tmp_path: Path, temporal_server: Server) -> None:
+    """One trial whose tool returns 240 KB, continuing as new on the way: the history
+    holds references only, the store their files, and the line is the local backend's."""
     path = scenario(tmp_path / "scenario")
     store, queue, log = tmp_path / "store", f"payloads-{uuid.uuid4().hex[:8]}", tmp_path / "w.log"
     worker = start_worker(temporal_server.address, queue, log, "--payload-store", store)
@@ -164,7 +166,7 @@ def test_a_trial_with_large_payloads_keeps_them_in_the_store_and_its_line(
         local = harness_cmd("run", path, "--workers", "1", "--out", tmp_path / "local")
         run = harness_cmd("run", path, "--out", tmp_path / "temporal", "--backend", "temporal",
                           "--temporal-address", temporal_server.address, "--task-queue", queue,
-                          "--payload-store", store)
+                          "--payload-store", store, "--history-limit", "20")
     finally:
         stop(worker)
     assert local.returncode == 0, local.stderr
@@ -196,6 +198,11 @@ async def _history(address: str, out: Path, store: Path) -> tuple[Any, str]:
     uid = json.loads((out / "temporal.json").read_text())["run_uid"]
     history = await client.get_workflow_handle(f"{uid}/bulky-report/configured/none/0"
                                                ).fetch_history()
+    # the trial continued as new (the limit is 20 events): this run began with the log so
+    # far, carried over through the store
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.continued_execution_run_id
+    assert started.input.payloads[0].metadata["encoding"] == ENCODING
     done = history.events[-1].workflow_execution_completed_event_attributes
     (result,) = done.result.payloads
     assert result.metadata["encoding"] == ENCODING
