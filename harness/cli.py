@@ -138,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--namespace", metavar="N", help="namespace (default: the run's)")
     ap.add_argument("--request", metavar="ID", help="which pending request (its effect id; "
                     "default: the only one)")
+    ap.add_argument("--payload-store", metavar="DIR", help="where the run keeps payloads "
+                    "too large for Temporal's history (default: the run's, from its "
+                    "temporal.json, else the per-user cache folder)")
 
     rep = sub.add_parser("report", help="write the report files of a finished run or of any "
                          "trials.jsonl in the documented schema")
@@ -199,6 +202,11 @@ def _temporal_args(p: argparse.ArgumentParser) -> None:
                    help="the Temporal server's frontend (with --backend temporal)")
     p.add_argument("--namespace", default="default", metavar="N", help="Temporal namespace")
     p.add_argument("--task-queue", default="harness", metavar="Q", help="Temporal task queue")
+    p.add_argument("--payload-store", metavar="DIR",
+                   help="folder where payloads too large for Temporal's history are kept by "
+                   "reference; the run and all its workers must share it (a shared mount "
+                   "across machines). Default: $XDG_CACHE_HOME/harness/temporal-payloads, "
+                   "else ~/.cache/harness/temporal-payloads")
     if p.prog.endswith("run"):
         p.add_argument("--failover", type=float, default=10.0, metavar="S",
                        help="seconds a trial waits for a lost worker (no pick-up, no "
@@ -342,8 +350,9 @@ def _budgets(given: str | None, off: bool) -> tuple[Budgets, ...]:
     return variants
 def _temporal_options(args: argparse.Namespace) -> Any:
     if args.backend != "temporal":
-        if args.temporal_address is not None:
-            raise UsageError("--temporal-address is for --backend temporal")
+        for flag in ("temporal_address", "payload_store"):
+            if getattr(args, flag) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')} is for --backend temporal")
         return None
     if not args.temporal_address:
         raise UsageError("--backend temporal needs --temporal-address HOST:PORT")
@@ -356,7 +365,18 @@ def _temporal_options(args: argparse.Namespace) -> Any:
     return TemporalOptions(args.temporal_address, args.namespace, args.task_queue,
                            failover_s=args.failover, history_limit=args.history_limit,
                            local_activities={"auto": None, "on": True, "off": False}[
-                               args.local_activities])
+                               args.local_activities],
+                           payload_store=_payload_store(args))
+
+
+def _payload_store(args: argparse.Namespace) -> Path | None:
+    if args.payload_store is None:
+        return None
+    if not args.payload_store.strip():
+        raise UsageError("--payload-store: the path is empty")
+    from harness.temporal._payloads import check_store
+
+    return check_store(Path(args.payload_store))
 
 
 def _need_temporal() -> None:
@@ -374,7 +394,8 @@ def _temporal_command(args: argparse.Namespace) -> int:
             raise UsageError("worker: --temporal-address HOST:PORT is required")
         from harness.temporal._worker import worker_main
 
-        return worker_main(args.temporal_address, args.namespace, args.task_queue)
+        return worker_main(args.temporal_address, args.namespace, args.task_queue,
+                           payload_store=_payload_store(args))
     from harness.temporal._approve import approve_main
 
     return approve_main(args)

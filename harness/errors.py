@@ -11,7 +11,8 @@
     │   └── ApprovalTimeout     nobody answered an escalation in time
     ├── LogError                the durable event log cannot be trusted
     │   ├── LogDecodeError      a stored event will not decode (names run and seq)
-    │   └── LogSchemaError      the file was written by an incompatible version
+    │   ├── LogSchemaError      the file was written by an incompatible version
+    │   └── PayloadStoreError   a payload kept by reference is missing or corrupt
     └── UsageError              the caller misused the API or gave bad input
         └── ConfigError         bad configuration or scenario (names file, field, line)
 
@@ -112,6 +113,12 @@ class LogDecodeError(LogError):
 
 class LogSchemaError(LogError):
     pass
+
+
+class PayloadStoreError(LogError):
+    """A payload the Temporal history holds by reference cannot be read back whole from
+    the store (names the store and the digest): decoding it to anything would be a
+    silently wrong value."""
 
 
 class UsageError(HarnessError):

@@ -28,7 +28,9 @@ def approve_main(args: argparse.Namespace) -> int:
 async def _approve(args: argparse.Namespace) -> int:
     info = read_run_file(Path(args.run))
     address = args.temporal_address or info["address"]
-    client = await connect(address, args.namespace or info.get("namespace", "default"))
+    store = args.payload_store or info.get("payload_store")  # the run's, unless told
+    client = await connect(address, args.namespace or info.get("namespace", "default"),
+                           payload_store=Path(store) if store else None)
     uid = info["run_uid"]
     if args.trial is None:  # list who is waiting
         async for wf in client.list_workflows(

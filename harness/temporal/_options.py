@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_TASK_QUEUE = "harness"
@@ -25,6 +26,9 @@ class TemporalOptions:
     history_limit: int = 10_000
     """Events in a trial's workflow history past which it continues as new (the server's
     own suggestion, near its limits, applies too)."""
+    payload_store: Path | None = None
+    """The folder, shared by the run and all its workers, where payloads too large for
+    the history are kept by reference (``None``: the per-user cache folder)."""
     local_activities: bool | None = None
     """Perform a trial's effects as local activities on the worker that runs its workflow
     (one marker per effect in the history, no server round trip) rather than as activities

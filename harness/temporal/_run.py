@@ -17,8 +17,8 @@ import asyncio
 import json
 import time
 import uuid
-from datetime import timedelta
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,9 @@ def run_uid(out: Path, topts: TemporalOptions) -> str:
     uid = f"harness-{uuid.uuid4().hex[:12]}"
     write_atomic(path, json.dumps({"run_uid": uid, "address": topts.address,
                                         "namespace": topts.namespace,
-                                        "task_queue": topts.task_queue}, indent=2) + "\n")
+                                        "task_queue": topts.task_queue,
+                                        "payload_store": None if topts.payload_store is None
+                                        else str(topts.payload_store)}, indent=2) + "\n")
     return uid
 
 
@@ -93,7 +95,8 @@ def run_on_temporal(specs: Sequence[TrialSpec], opts: SuiteOptions, topts: Tempo
 
 async def _run(specs: Sequence[TrialSpec], opts: SuiteOptions, topts: TemporalOptions,
                out: Path, on_result: Callable[[TrialResult], None]) -> None:
-    client = await connect(topts.address, topts.namespace, topts.connect_timeout_s)
+    client = await connect(topts.address, topts.namespace, topts.connect_timeout_s,
+                           payload_store=topts.payload_store)
     uid = run_uid(out, topts)
     recorder = SQLiteRecorder(out / "events.sqlite")
     sem = asyncio.Semaphore(max(1, opts.concurrency))

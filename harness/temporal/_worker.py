@@ -14,6 +14,7 @@ import signal
 import socket
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -21,6 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from harness.temporal._activities import Sessions
 from harness.temporal._connect import connect
+from harness.temporal._payloads import check_store, default_store
 from harness.temporal._versioning import build_id
 from harness.temporal._workflow import TrialWorkflow
 
@@ -39,9 +41,9 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 async def serve(address: str, namespace: str, task_queue: str, *,
-                connect_timeout_s: float = 10.0, ready: Callable[[], None] | None = None
-                ) -> None:
-    client = await connect(address, namespace, connect_timeout_s)
+                connect_timeout_s: float = 10.0, ready: Callable[[], None] | None = None,
+                payload_store: Path | None = None) -> None:
+    client = await connect(address, namespace, connect_timeout_s, payload_store=payload_store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -70,9 +72,11 @@ async def serve_on(client: Client, task_queue: str, stop: asyncio.Event, *,
         await stop.wait()
 
 
-def worker_main(address: str, namespace: str, task_queue: str) -> int:
+def worker_main(address: str, namespace: str, task_queue: str,
+                payload_store: Path | None = None) -> int:
+    store = check_store(payload_store or default_store())
     print(f"harness worker: serving {namespace}/{task_queue} at {address} "
-          f"(build {build_id()})", flush=True)
-    asyncio.run(serve(address, namespace, task_queue,
+          f"(build {build_id()}, payload store {store})", flush=True)
+    asyncio.run(serve(address, namespace, task_queue, payload_store=store,
                       ready=lambda: print("harness worker: ready", flush=True)))
     return 0

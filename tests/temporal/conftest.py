@@ -12,9 +12,16 @@ import pytest
 pytest.importorskip("temporalio", reason="the Temporal backend's extra is not installed: "
                     "pip install -e '.[temporal]' (make test installs it)")
 
-from temporal_support import Server, start_worker, stop, wait_ready
+from temporal_support import ENV, Server, start_worker, stop, wait_ready
 
 from harness.temporal._server import ONE_PARTITION, binary, free_port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _payload_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The runs and workers the tests start keep large payloads in a cache folder of the
+    session's own (the default store, found through ``XDG_CACHE_HOME``), not the user's."""
+    ENV["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")

@@ -18,12 +18,13 @@ ENV = {**os.environ, "PYTHONHASHSEED": "0",
                                      if p)}
 
 
-def start_worker(address: str, queue: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(address: str, queue: str, log: Path, *extra: str | Path
+                 ) -> subprocess.Popen[bytes]:
     """``harness worker`` in its own process (and session, so a test may SIGKILL it)."""
     out = log.open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "worker", "--temporal-address", address,
-         "--task-queue", queue], cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT,
+         "--task-queue", queue, *map(str, extra)], cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT,
         start_new_session=True)
     out.close()
     return proc
