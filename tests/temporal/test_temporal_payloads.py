@@ -155,7 +155,7 @@ def _payloads_in(msg: Message) -> Iterator[Payload]:
 @pytest.mark.slow
 def test_a_trial_with_large_payloads_keeps_them_in_the_store_and_its_line(
         tmp_path: Path, temporal_server: Server) -> None:
-    """One trial whose tool returns 240 KB, continuing as new on the way: the history
+    """One trial whose tool returns 240 KB, continuing as new on the way (every few effects): the history
     holds references only, the store their files, and the line is the local backend's."""
     path = scenario(tmp_path / "scenario")
     store, queue, log = tmp_path / "store", f"payloads-{uuid.uuid4().hex[:8]}", tmp_path / "w.log"
@@ -166,7 +166,7 @@ def test_a_trial_with_large_payloads_keeps_them_in_the_store_and_its_line(
         local = harness_cmd("run", path, "--workers", "1", "--out", tmp_path / "local")
         run = harness_cmd("run", path, "--out", tmp_path / "temporal", "--backend", "temporal",
                           "--temporal-address", temporal_server.address, "--task-queue", queue,
-                          "--payload-store", store, "--history-limit", "20")
+                          "--payload-store", store, "--history-limit", "5")
     finally:
         stop(worker)
     assert local.returncode == 0, local.stderr
@@ -174,12 +174,13 @@ def test_a_trial_with_large_payloads_keeps_them_in_the_store_and_its_line(
     line = (tmp_path / "local" / "trials.jsonl").read_bytes()
     assert b'"goal_met":true' in line
     assert (tmp_path / "temporal" / "trials.jsonl").read_bytes() == line
-    history, result_ref = asyncio.run(_history(temporal_server.address, tmp_path / "temporal",
-                                               store))
-    payloads = [p for event in history.events for p in _payloads_in(event)]
+    histories, result_ref = asyncio.run(_history(temporal_server.address,
+                                                 tmp_path / "temporal", store))
+    payloads = [p for h in histories for event in h.events for p in _payloads_in(event)]
     refs = [json.loads(p.data) for p in payloads if p.metadata.get("encoding") == ENCODING]
-    # the tool's result, the model call that read it and the trial's log went by reference
-    assert len(refs) >= 3
+    # over the chain of runs: the tool's result, the log carried into each new run and the
+    # trial's result went by reference
+    assert len(histories) >= 2 and len(refs) >= 3
     assert max(p.ByteSize() for p in payloads) <= THRESHOLD
     for ref in refs:
         blob = store / ref["sha256"]
@@ -191,14 +192,21 @@ def test_a_trial_with_large_payloads_keeps_them_in_the_store_and_its_line(
         asyncio.run(_result(temporal_server.address, tmp_path / "temporal", store))
 
 
-async def _history(address: str, out: Path, store: Path) -> tuple[Any, str]:
+async def _history(address: str, out: Path, store: Path) -> tuple[list[Any], str]:
+    """The histories of the trial's chain of runs, the last one last; and the digest of
+    the trial's result."""
     from harness.temporal._connect import connect
 
     client = await connect(address, "default", payload_store=store)
     uid = json.loads((out / "temporal.json").read_text())["run_uid"]
-    history = await client.get_workflow_handle(f"{uid}/bulky-report/configured/none/0"
-                                               ).fetch_history()
-    # the trial continued as new (the limit is 20 events): this run began with the log so
+    wid = f"{uid}/bulky-report/configured/none/0"
+    last = client.get_workflow_handle(wid)
+    latest = (await last.describe()).run_id
+    runs = [wf.run_id async for wf in client.list_workflows(f'WorkflowId = "{wid}"')]
+    earlier = [await client.get_workflow_handle(wid, run_id=r).fetch_history()
+               for r in runs if r != latest]
+    history = await last.fetch_history()
+    # the trial continued as new (the limit is 5 events): this run began with the log so
     # far, carried over through the store
     started = history.events[0].workflow_execution_started_event_attributes
     assert started.continued_execution_run_id
@@ -206,7 +214,7 @@ async def _history(address: str, out: Path, store: Path) -> tuple[Any, str]:
     done = history.events[-1].workflow_execution_completed_event_attributes
     (result,) = done.result.payloads
     assert result.metadata["encoding"] == ENCODING
-    return history, str(json.loads(result.data)["sha256"])
+    return [*earlier, history], str(json.loads(result.data)["sha256"])
 
 
 async def _result(address: str, out: Path, store: Path) -> Any:
