@@ -27,6 +27,7 @@ from harness.external._tools import AgentTools
 from harness.faults import FaultSchedule, schedule_for
 from harness.llm._anthropic import agent_client
 from harness.runner._budgets import NO_LIMITS, ON
+from harness.runner._line import RunEnd, check_rows, fault_rows, trial_line
 from harness.runner._result import TrialResult
 from harness.runner._trial import trial_world
 from harness.scenario import EntryAgentSpec, ExecutedAction, evaluate
@@ -124,22 +125,14 @@ async def run_entry_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str,
     spans.end(outcome, exhausted.limit if exhausted is not None else None,
               error if crashed else None)
     checks = evaluate(s.goals, world.snapshot(), judged, answer or "")
-    faults: list[dict[str, Any]] = []
-    faults += [{"source": "tool", **f.model_dump()} for f in getattr(tools, "fired", [])]
-    faults += [{"source": "llm", **f.model_dump(exclude={"request_hash"})} for f in llm_fired]
+    faults = fault_rows(getattr(tools, "fired", []), llm_fired)
     faults += [{"source": "crash", "at_call": k} for k in fired]
-    used = meter.used
-    return TrialResult(
-        run_id=spec.run_id, scenario=s.name, suite=s.suite, model=spec.model_label,
-        fault_profile=spec.profile, trial=spec.trial, seed=spec.seed, outcome=outcome,
-        goal_met=bool(checks) and all(c.ok for c in checks) and not crashed,
-        cost_usd=round(used.cost_usd, 10), llm_calls=used.llm_calls,
-        tool_calls=used.tool_calls, tokens_in=used.tokens_in, tokens_out=used.tokens_out,
-        duration_s=round(clock.now() - meter.started, 6), escalations=escalations, retries=0,
-        faults=faults,
-        error=error or (str(exhausted) if exhausted is not None else
-                        None if answer is not None else "the agent returned no answer"),
-        exhausted_limit=exhausted.limit if exhausted is not None else None, answer=answer or "",
-        checks=[{"check": c.check, "ok": c.ok, "detail": c.detail} for c in checks],
-        log_id=log_id, transport=env.transport, budgets=spec.budgets,
-    )
+    end = RunEnd(
+        outcome=None if outcome == "crashed" else outcome,
+        answer=answer or "",
+        reason=str(exhausted) if exhausted is not None else
+        "" if answer is not None else "the agent returned no answer",
+        exhausted_limit=exhausted.limit if exhausted is not None else None, used=meter.used,
+        elapsed_s=clock.now() - meter.started, escalations=escalations, retries=0)
+    return trial_line(spec, end, checks=check_rows(checks), faults=faults, crash=error,
+                      log_id=log_id, transport=env.transport)

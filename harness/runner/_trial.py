@@ -29,6 +29,7 @@ from harness.faults import FaultSchedule, FaultyTools, ToolFaultPlan, WorldTroub
 from harness.llm import PROFILES, AnthropicClient, ModelProfile, make_client
 from harness.protocols import Clock
 from harness.runner._budgets import OFF, ON, Budgets, unbudgeted
+from harness.runner._line import RunEnd, check_rows, fault_rows, trial_line
 from harness.runner._result import TrialResult, trial_run_id, trial_seed
 from harness.scenario import (
     ExecutedAction,
@@ -240,7 +241,6 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
                       crash_hook=crash_hook if crash_points else None, watch=watch)
 
     error: str | None = None
-    crashed = False
     ended: RunResult | None = None
     try:
         try:
@@ -262,7 +262,6 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
     except UsageError:
         raise
     except (HarnessError, Exception) as err:  # the runtime broke: record it, keep the suite going
-        crashed = True
         error = f"{type(err).__name__}: {err}"
     finally:
         await client.aclose()
@@ -276,25 +275,10 @@ async def run_trial(spec: TrialSpec, env: TrialEnv, *, log_id: str | None = None
         probe.actions = actions
     snapshot = world.snapshot()
     checks = evaluate(s.goals, snapshot, actions, ctx.answer)
-    faults: list[dict[str, Any]] = []
-    faults += [{"source": "tool", **f.model_dump()} for f in getattr(tools, "fired", [])]
-    faults += [{"source": "llm", **f.model_dump(exclude={"request_hash"})}
-               for f in getattr(client.transport, "fired", [])]
+    faults = fault_rows(getattr(tools, "fired", []), getattr(client.transport, "fired", []))
     faults += [{"source": "crash", "at_record": k} for k in fired_crashes]
-    outcome = "crashed" if crashed or ctx.outcome is None else ctx.outcome
-    return TrialResult(
-        run_id=spec.run_id, scenario=s.name, suite=s.suite, model=spec.model_label,
-        fault_profile=spec.profile, trial=spec.trial, seed=spec.seed, outcome=outcome,
-        goal_met=bool(checks) and all(c.ok for c in checks) and not crashed,
-        cost_usd=round(ctx.used.cost_usd, 10), llm_calls=ctx.used.llm_calls,
-        tool_calls=ctx.used.tool_calls, tokens_in=ctx.used.tokens_in,
-        tokens_out=ctx.used.tokens_out, duration_s=round(ctx.elapsed_s, 6),
-        escalations=ctx.escalations, retries=ctx.retries, faults=faults,
-        error=error or (ctx.reason if ctx.outcome not in (None, "done") else None),
-        exhausted_limit=ctx.exhausted_limit, answer=ctx.answer,
-        checks=[{"check": c.check, "ok": c.ok, "detail": c.detail} for c in checks],
-        log_id=log_id, transport=env.transport, budgets=spec.budgets,
-    )
+    return trial_line(spec, RunEnd.of(ctx), checks=check_rows(checks), faults=faults,
+                      crash=error, log_id=log_id, transport=env.transport)
 
 
 def fold_with_actions(events: list[Event]) -> tuple[AgentContext, list[ExecutedAction]]:

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -29,6 +30,7 @@ from temporalio.service import RPCError
 
 from harness._files import write_atomic
 from harness.errors import UsageError
+from harness.runner._line import NOTHING_RAN, RunEnd, trial_line
 from harness.runner._result import TrialResult
 from harness.runner._suite import SuiteOptions
 from harness.runner._trial import TrialSpec
@@ -166,23 +168,21 @@ def _store_log(recorder: SQLiteRecorder, key: str, got: dict[str, Any]) -> None:
 
 
 def trial_result(spec: TrialSpec, got: dict[str, Any], transport: str) -> TrialResult:
-    """The trial's line, built as ``run_trial`` builds it from the run's end."""
-    s = spec.scenario.scenario
-    ctx = got.get("context") or {}
-    used = ctx.get("used") or {}
-    crashed = got.get("crashed")
-    checks = json.loads(got.get("checks") or "[]")
-    outcome = "crashed" if crashed or ctx.get("outcome") is None else ctx["outcome"]
-    reason = ctx.get("reason") if ctx.get("outcome") not in (None, "done") else None
-    return TrialResult(
-        run_id=spec.run_id, scenario=s.name, suite=s.suite, model=spec.model_label,
-        fault_profile=spec.profile, trial=spec.trial, seed=spec.seed, outcome=outcome,
-        goal_met=bool(checks) and all(c["ok"] for c in checks) and not crashed,
-        cost_usd=round(float(used.get("cost_usd", 0.0)), 10),
-        llm_calls=int(used.get("llm_calls", 0)), tool_calls=int(used.get("tool_calls", 0)),
-        tokens_in=int(used.get("tokens_in", 0)), tokens_out=int(used.get("tokens_out", 0)),
-        duration_s=round(float(ctx.get("elapsed_s", 0.0)), 6),
-        escalations=int(ctx.get("escalations", 0)), retries=int(ctx.get("retries", 0)),
-        faults=json.loads(got.get("faults") or "[]"), error=crashed or reason,
-        exhausted_limit=ctx.get("exhausted_limit"), answer=ctx.get("answer", ""),
-        checks=checks, log_id=spec.run_id, transport=transport, budgets=spec.budgets)
+    """The trial's line from its workflow's result, by the builder ``run_trial`` uses.
+
+    A result that lacks the run's end (its workflow failed) is judged as a run that never
+    started; a run's end that lacks a field is refused by name, never filled in."""
+    ctx = got.get("context")
+    try:
+        end = NOTHING_RAN if ctx is None else RunEnd.model_validate(ctx)
+    except ValidationError as err:
+        raise UsageError(f"trial {spec.run_id}: its workflow's result does not fit this "
+                         f"harness (another version?): {_first_error(err)}") from None
+    return trial_line(spec, end, checks=json.loads(got.get("checks") or "[]"),
+                      faults=json.loads(got.get("faults") or "[]"), crash=got.get("crashed"),
+                      log_id=spec.run_id, transport=transport)
+
+
+def _first_error(err: ValidationError) -> str:
+    e = err.errors()[0]
+    return f"context.{'.'.join(map(str, e['loc']))}: {e['msg']}"

@@ -102,7 +102,7 @@ agent:
       tools: [charge, settle, restart_service]
       max_tokens: 1024
       max_turns: 12
-  verification_role: null
+  verification_role: null{escalation}
 world:
   kind: ledger_world:LedgerWorld
   state:
@@ -130,12 +130,15 @@ trials: 1
 
 
 def scenario(folder: Path, name: str, *, gate: bool = False, restart: bool = False,
-             human: str = "scripted") -> Path:
-    """A scenario on this world, its ledger (and gate) beside it."""
+             human: str = "scripted", approval_timeout_s: float | None = None) -> Path:
+    """A scenario on this world, its ledger (and gate) beside it; ``approval_timeout_s``:
+    how long a request for a person waits before its default applies."""
     folder.mkdir(parents=True, exist_ok=True)
     text = SCENARIO.format(
         name=name, ledger=folder / "ledger.jsonl", gate=(folder / "gate") if gate else "null",
         human=human,
+        escalation="" if approval_timeout_s is None
+        else f"\n  escalation:\n    timeout_s: {approval_timeout_s:g}",
         restart_task=", then restart the billing service" if restart else "",
         restart_call="\n        - {tool: restart_service, input: {service: billing}}"
         if restart else "")

@@ -1,14 +1,22 @@
 """Helpers of the Temporal backend's tests: worker processes started as a user starts them
-(``harness worker``), and the ``harness`` command."""
+(``harness worker``), the same worker in the test's own process, and the ``harness``
+command."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -61,3 +69,28 @@ class Server:
     """Where the session's Temporal server listens."""
 
     address: str
+
+
+@asynccontextmanager
+async def worker_in_process(client: Client, queue: str,
+                            timeout_s: float = 60.0) -> AsyncIterator[None]:
+    """The worker ``harness worker`` runs (``serve_on``: the shared queue and its own), in
+    this process and on ``client``: a test environment's client, whose server the worker
+    must poll (a time-skipping server is reachable only through it)."""
+    from harness.temporal._worker import serve_on
+
+    stop, ready = asyncio.Event(), asyncio.Event()
+    serving = asyncio.create_task(serve_on(client, queue, stop, ready=ready.set))
+    try:
+        started = asyncio.create_task(ready.wait())
+        await asyncio.wait({serving, started}, timeout=timeout_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if serving.done():
+            serving.result()  # the worker failed to start: its error
+        if not ready.is_set():
+            raise AssertionError(f"the in-process worker was not ready in {timeout_s}s")
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, timeout_s)
