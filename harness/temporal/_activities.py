@@ -37,6 +37,7 @@ from harness.driver._driver import _Run
 from harness.errors import HarnessError
 from harness.llm import AnthropicClient, ModelProfile
 from harness.runner._budgets import ON, check_budgets
+from harness.runner._line import check_rows, fault_rows
 from harness.runner._trial import TrialEnv, TrialSpec, schedule_of, trial_world
 from harness.scenario import ExecutedAction, LoadedScenario, evaluate, load_scenario
 from harness.store import MemoryRecorder
@@ -135,18 +136,15 @@ class Sessions:
             s = session.spec.scenario.scenario
             actions = [ExecutedAction(a["tool"], dict(a["input"]), bool(a["approved"]))
                        for a in inp["actions"]]
-            checks = evaluate(s.goals, session.world.snapshot(), actions, inp["answer"])
-            faults: list[dict[str, Any]] = []
-            faults += [{"source": "tool", **f.model_dump(mode="json")}
-                       for f in getattr(session.tools, "fired", [])]
-            faults += [{"source": "llm", **f.model_dump(mode="json", exclude={"request_hash"})}
-                       for f in getattr(session.client.transport, "fired", [])]
+            checks = check_rows(evaluate(s.goals, session.world.snapshot(), actions,
+                                         inp["answer"]))
+            faults = fault_rows(getattr(session.tools, "fired", []),
+                                getattr(session.client.transport, "fired", []))
         finally:
             await session.client.aclose()
             del self._sessions[inp["session"]]
         # as JSON text: Temporal's converter sorts keys, and the line keeps the local order
-        return {"checks": json.dumps([{"check": c.check, "ok": c.ok, "detail": c.detail}
-                                      for c in checks]),
+        return {"checks": json.dumps(checks),
                 "faults": json.dumps(faults)}
 
     # -- helpers --------------------------------------------------------------------------
