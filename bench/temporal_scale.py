@@ -17,13 +17,19 @@ workers share the two cores, so two workers cannot double one. On a cluster the 
 runs elsewhere and each worker gets its own cores: throughput grows with workers until
 the server's persistence (its database's write rate) is the bottleneck.
 
+Each Temporal row also says where the CPU went during the measured run (seconds of CPU
+of the worker processes, the server and this client, from ``psutil``, which the
+``bench`` extra installs): it shows which process is the bottleneck.
+
 Ends with ``temporal_scale: one=X two=Y speedup=Z local=W`` (trials per second).
-Run: ``.venv/bin/python bench/temporal_scale.py [--trials 200]``; needs the ``temporal`` extra.
+Run: ``.venv/bin/python bench/temporal_scale.py [--trials 200] [--local-activities off]``;
+needs the ``temporal`` extra (and ``bench``, for ``psutil``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -57,6 +63,13 @@ def _workers(address: str, queue: str, n: int, logs: Path) -> list[subprocess.Po
     return procs
 
 
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user and system) the processes ``pids`` have used so far."""
+    import psutil
+
+    return sum(sum(psutil.Process(p).cpu_times()[:2]) for p in pids)
+
+
 def _suite(out: Path, trials: int, temporal: TemporalOptions | None) -> float:
     opts = SuiteOptions(paths=(str(SCENARIO),), trials=trials, out=out, tracing=False,
                         progress=False, report_files=False, temporal=temporal,
@@ -69,13 +82,22 @@ def _suite(out: Path, trials: int, temporal: TemporalOptions | None) -> float:
     return trials / took
 
 
-def _on_workers(server: DevServer, n: int, trials: int, tmp: Path) -> float:
+def _on_workers(server: DevServer, n: int, trials: int, tmp: Path, local_activities: bool
+                ) -> tuple[float, tuple[float, float, float]]:
+    """Trials per second on ``n`` worker processes, and the CPU seconds the workers, the
+    server and this client used during the measured run."""
     queue = f"bench-{n}-{uuid.uuid4().hex[:6]}"
     procs = _workers(server.address, queue, n, tmp)
     try:
-        topts = TemporalOptions(server.address, task_queue=queue)
+        topts = TemporalOptions(server.address, task_queue=queue,
+                                local_activities=local_activities)
         _suite(tmp / f"warm-{n}", 10, topts)
-        return _suite(tmp / f"run-{n}", trials, topts)
+        assert server.proc is not None
+        workers, srv = [p.pid for p in procs], [server.proc.pid]
+        before = (_cpu(workers), _cpu(srv), sum(os.times()[:2]))
+        rate = _suite(tmp / f"run-{n}", trials, topts)
+        after = (_cpu(workers), _cpu(srv), sum(os.times()[:2]))
+        return rate, (after[0] - before[0], after[1] - before[1], after[2] - before[2])
     finally:
         for p in procs:
             p.terminate()
@@ -86,17 +108,23 @@ def _on_workers(server: DevServer, n: int, trials: int, tmp: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=200)
+    ap.add_argument("--local-activities", choices=("on", "off"), default="on",
+                    help="effects as local activities (the default) or as activities")
     args = ap.parse_args()
+    local_activities = args.local_activities == "on"
     with tempfile.TemporaryDirectory() as d, DevServer() as server:
         tmp = Path(d)
-        one = _on_workers(server, 1, args.trials, tmp)
-        two = _on_workers(server, 2, args.trials, tmp)
+        one, cpu1 = _on_workers(server, 1, args.trials, tmp, local_activities)
+        two, cpu2 = _on_workers(server, 2, args.trials, tmp, local_activities)
         _suite(tmp / "warm-local", 10, None)
         local = _suite(tmp / "local", args.trials, None)
-    print(f"{'backend':<24}{'trials/s':>10}")
-    print(f"{'temporal, 1 worker':<24}{one:>10.1f}")
-    print(f"{'temporal, 2 workers':<24}{two:>10.1f}")
-    print(f"{'local (default workers)':<24}{local:>10.1f}")
+    print(f"{'backend':<24}{'trials/s':>10}{'wall s':>8}   CPU s: {'workers':>8}{'server':>8}"
+          f"{'client':>8}")
+    for name, rate, cpu in (("temporal, 1 worker", one, cpu1),
+                            ("temporal, 2 workers", two, cpu2)):
+        print(f"{name:<24}{rate:>10.1f}{args.trials / rate:>8.1f}   {'':7}{cpu[0]:>8.1f}"
+              f"{cpu[1]:>8.1f}{cpu[2]:>8.1f}")
+    print(f"{'local (default workers)':<24}{local:>10.1f}{args.trials / local:>8.1f}")
     print(f"temporal_scale: one={one:.1f} two={two:.1f} speedup={two / one:.2f} "
           f"local={local:.1f}")
 
