@@ -214,7 +214,7 @@ def _temporal_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--history-limit", type=int, default=10_000, metavar="N",
                        help="events in a trial's workflow history past which it continues "
                        "as new")
-        p.add_argument("--local-activities", choices=("auto", "on", "off"), default="auto",
+        p.add_argument("--local-activities", choices=("auto", "on", "off"),
                        help="perform a trial's effects as local activities on the worker "
                        "running its workflow (auto: on, except with --transport live)")
 
@@ -350,7 +350,7 @@ def _budgets(given: str | None, off: bool) -> tuple[Budgets, ...]:
     return variants
 def _temporal_options(args: argparse.Namespace) -> Any:
     if args.backend != "temporal":
-        for flag in ("temporal_address", "payload_store"):
+        for flag in ("temporal_address", "payload_store", "local_activities"):
             if getattr(args, flag) is not None:
                 raise UsageError(f"--{flag.replace('_', '-')} is for --backend temporal")
         return None
@@ -364,8 +364,8 @@ def _temporal_options(args: argparse.Namespace) -> Any:
     _positive("--history-limit", args.history_limit)
     return TemporalOptions(args.temporal_address, args.namespace, args.task_queue,
                            failover_s=args.failover, history_limit=args.history_limit,
-                           local_activities={"auto": None, "on": True, "off": False}[
-                               args.local_activities],
+                           local_activities={None: None, "auto": None, "on": True,
+                                             "off": False}[args.local_activities],
                            payload_store=_payload_store(args))
 
 

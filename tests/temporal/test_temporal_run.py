@@ -88,6 +88,7 @@ def test_an_unreachable_server_is_exit_2_naming_the_address(tmp_path: Path) -> N
 @pytest.mark.parametrize("args", [
     ["run", "scenarios", "--backend", "temporal"],
     ["run", "scenarios", "--temporal-address", "127.0.0.1:7233"],
+    ["run", "scenarios", "--local-activities", "off"],
     ["run", "scenarios", "--backend", "temporal", "--temporal-address", "no-port"],
     ["worker"],
 ])
