@@ -328,13 +328,15 @@ def run_agent(
     tracer: RunTracer | None = None,
     task: str = "Ship v2 and tell the team",
     run_id: str = "run-1",
+    watch: Any = None,
 ) -> Ran:
-    """One run through the real driver on a virtual clock."""
+    """One run through the real driver on a virtual clock (``watch``: an ``ActionLog`` fed
+    every event, as the runner's)."""
     recorder = recorder if recorder is not None else MemoryRecorder()
     clock = clock or VirtualClock()
     tools = tools if tools is not None else (world or World()).registry
     driver = Driver(model=client, tools=tools, recorder=recorder, clock=clock, human=human,
-                    tracer=tracer)
+                    tracer=tracer, watch=watch)
     result = arun(driver.run(config, task, run_id=run_id))
     events, intents = decode(run_id, recorder.read_run(run_id))
     return Ran(result, recorder, events, intents, clock)

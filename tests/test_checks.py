@@ -359,9 +359,11 @@ def test_a_forbidden_action_that_failed_in_the_tool_did_not_take_effect() -> Non
     assert _verdicts(r.log.actions) == (True, True)
 
 
-def test_an_action_that_needed_no_person_ran_unapproved() -> None:
+@pytest.mark.parametrize("call_id", ["n1", ""])
+def test_an_action_that_needed_no_person_ran_unapproved(call_id: str) -> None:
+    """Whatever its id (the core takes a model's ids as they come, an empty one too)."""
     r = _Run()
-    r.reply(r.only(CallModel), [tool_use("record", {"text": "note"}, "n1")])
+    r.reply(r.only(CallModel), [tool_use("record", {"text": "note"}, call_id)])
     call = r.only(RunTool)
     r.feed(ToolReturned(effect_id=call.effect_id, output={"ok": True}, at=9.0))
     assert r.log.actions == [ExecutedAction("record", {"text": "note"}, approved=False)]

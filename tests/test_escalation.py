@@ -28,6 +28,7 @@ from helpers import (
 from fakes.human import ScriptedHuman
 from fakes.scripted import Call
 from harness.core import (
+    ActionLog,
     EscalationRules,
     HumanRequest,
     RequestHuman,
@@ -186,6 +187,16 @@ def test_low_confidence(decision: str, outcome: str, answer: str) -> None:
     assert_readable(req)
     assert ran.result.outcome == outcome and ran.result.answer == answer
     assert_waits_in_awaiting_human(ran)
+
+
+def test_a_person_approving_an_answer_approves_no_tool_call() -> None:
+    """The action log reads a person's decision on a request that holds no tool call (an
+    answer below the confidence floor) as approving nothing, and the run goes on."""
+    log = ActionLog()
+    ran = run_agent(make_config(limits=LIMITS, escalation=rules(min_confidence=0.7)),
+                    model(unsure()), human=ScriptedHuman("approve"), watch=log)
+    assert ran.result.outcome == "done" and ran.result.answer == "probably 42"
+    assert log.approved == set()
 
 
 def test_confident_answers_are_not_escalated() -> None:
