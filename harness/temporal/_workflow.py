@@ -16,8 +16,8 @@ trial's world (its session): a local activity on the worker running the workflow
 by default (no server round trip per effect: a whole trial is a workflow task or two),
 or an activity on that worker's own task queue. Results are delivered in virtual
 finishing order, so the same seed gives the same events as ``harness run`` without
-Temporal. This module
-imports the pure core and nothing that performs I/O: Temporal's sandbox replays it.
+Temporal. This module imports the pure core and nothing that performs I/O: Temporal's
+sandbox replays it.
 """
 
 from __future__ import annotations
@@ -173,13 +173,13 @@ class TrialWorkflow:
         """Whether to continue as new: the server suggests it (its history limits near), or
         the history passed the run's own limit. Checked between effects, where the whole
         state is the log so far and the effects in flight: nothing is waited on."""
+        if not self._effects_here:  # a new run goes one effect further at least
+            return False
         info = workflow.info()
         limit = int(self._inp.get("history_limit") or 0)
         # a local activity's marker joins the history only when its workflow task completes:
         # count each one as an event already there (an overestimate, never an underestimate)
         length = info.get_current_history_length() + self._local_calls
-        if not self._effects_here:  # a new run goes one effect further at least
-            return False
         return info.is_continue_as_new_suggested() or (limit > 0 and length >= limit)
 
     # -- sessions -------------------------------------------------------------------------
@@ -195,23 +195,21 @@ class TrialWorkflow:
         version) the session opens on the shared queue instead, on whichever worker runs
         the trial's own agent, and effects go to that worker's queue as activities."""
         inp = self._inp
+        timeout = timedelta(seconds=float(inp.get("open_timeout_s", 600)))
         arg = {**inp, "performed": self._performed,
                "session": f"{workflow.info().workflow_id}/{workflow.info().run_id}/"
                           f"{len(self._performed)}"}
         if inp.get("local_activities"):
             try:
                 local: dict[str, Any] = await workflow.execute_local_activity(
-                    "open_session", {**arg, "local": True},
-                    start_to_close_timeout=timedelta(seconds=float(inp.get("open_timeout_s",
-                                                                           600))),
+                    "open_session", {**arg, "local": True}, start_to_close_timeout=timeout,
                     retry_policy=_SESSION_RETRY)
                 return local
             except _FAILED as err:
                 if not _is(err, "AgentVersionMismatch"):
                     raise
         session: dict[str, Any] = await workflow.execute_activity(
-            "open_session", arg, task_queue=inp["task_queue"],
-            start_to_close_timeout=timedelta(seconds=float(inp.get("open_timeout_s", 600))),
+            "open_session", arg, task_queue=inp["task_queue"], start_to_close_timeout=timeout,
             retry_policy=_OPEN_RETRY)
         return session
 

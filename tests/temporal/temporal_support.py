@@ -94,3 +94,20 @@ async def worker_in_process(client: Client, queue: str,
     finally:
         stop.set()
         await asyncio.wait_for(serving, timeout_s)
+
+
+async def workflow_runs(address: str, out: Path) -> dict[str, int]:
+    """Workflow runs on the server per trial of the run folder ``out`` (a trial that
+    continued as new has several)."""
+    import json
+
+    from harness.temporal._connect import connect
+
+    if not (out / "temporal.json").exists():
+        return {}
+    client = await connect(address, "default")
+    uid = json.loads((out / "temporal.json").read_text())["run_uid"]
+    runs: dict[str, int] = {}
+    async for wf in client.list_workflows(f'WorkflowId STARTS_WITH "{uid}/"'):
+        runs[wf.id] = runs.get(wf.id, 0) + 1
+    return runs

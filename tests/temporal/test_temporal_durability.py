@@ -16,7 +16,16 @@ from pathlib import Path
 
 import pytest
 from ledger_world import scenario
-from temporal_support import ENV, ROOT, Server, harness_cmd, start_worker, stop, wait_ready
+from temporal_support import (
+    ENV,
+    ROOT,
+    Server,
+    harness_cmd,
+    start_worker,
+    stop,
+    wait_ready,
+    workflow_runs,
+)
 
 from harness.temporal._server import DevServer
 
@@ -205,7 +214,7 @@ def test_a_killed_run_resumes_its_trials_from_the_server_and_starts_none_twice(
                                "--trials", "1")
     try:
         _wait_for("the trials to be started",
-                  lambda: len(asyncio.run(_runs(temporal_server.address, out))) == 3)
+                  lambda: len(asyncio.run(workflow_runs(temporal_server.address, out))) == 3)
     finally:
         first.kill()
         first.wait(30)
@@ -218,23 +227,9 @@ def test_a_killed_run_resumes_its_trials_from_the_server_and_starts_none_twice(
         assert again.returncode in (0, 1), again.stderr
     finally:
         stop(worker)
-    assert list(asyncio.run(_runs(temporal_server.address, out)).values()) == [1, 1, 1]
+    assert list(asyncio.run(workflow_runs(temporal_server.address, out)).values()) == [1, 1, 1]
     local = harness_cmd("run", "tests/fixtures/classic", "--trials", "1", "--workers", "1",
                         "--out", tmp_path / "local")
     assert local.returncode in (0, 1), local.stderr
     assert (out / "trials.jsonl").read_bytes() == (tmp_path / "local" / "trials.jsonl"
                                                    ).read_bytes()
-
-
-async def _runs(address: str, out: Path) -> dict[str, int]:
-    """Workflow runs on the server per trial of the run folder ``out``."""
-    from harness.temporal._connect import connect
-
-    if not (out / "temporal.json").exists():
-        return {}
-    client = await connect(address, "default")
-    uid = json.loads((out / "temporal.json").read_text())["run_uid"]
-    runs: dict[str, int] = {}
-    async for wf in client.list_workflows(f'WorkflowId STARTS_WITH "{uid}/"'):
-        runs[wf.id] = runs.get(wf.id, 0) + 1
-    return runs

@@ -4,11 +4,10 @@ on a real server and a real worker process; and the usage errors around it."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
-from temporal_support import Server, harness_cmd
+from temporal_support import Server, harness_cmd, workflow_runs
 
 from harness.temporal._server import free_port
 
@@ -108,18 +107,7 @@ def test_a_long_trial_continues_as_new_and_loses_nothing(
     local, temporal = _both(tmp_path, temporal_server, temporal_worker, "--history-limit", limit,
                             "--local-activities", local_activities, trials=1)
     assert temporal == local
-    runs = asyncio.run(_runs_of(temporal_server.address, tmp_path / "temporal"))
+    runs = asyncio.run(workflow_runs(temporal_server.address, tmp_path / "temporal"))
     # the long trials continued as new, some several times (a short one may fit in 40)
     assert len(runs) == local.count(b"\n") and max(runs.values()) >= 3
     assert sum(n > 1 for n in runs.values()) >= 2
-
-
-async def _runs_of(address: str, out: Path) -> dict[str, int]:
-    from harness.temporal._connect import connect
-
-    client = await connect(address, "default")
-    uid = json.loads((out / "temporal.json").read_text())["run_uid"]
-    runs: dict[str, int] = {}
-    async for wf in client.list_workflows(f'WorkflowId STARTS_WITH "{uid}/"'):
-        runs[wf.id] = runs.get(wf.id, 0) + 1
-    return runs
